@@ -1,0 +1,2 @@
+//! The `kubelite` binary.
+fn main() {}
