@@ -30,6 +30,12 @@ pub struct Resource {
     pub definition: &'static str,
 }
 
+impl PartialEq for Resource {
+    fn eq(&self, other: &Self) -> bool {
+        self.group == other.group && self.version == other.version && self.plural == other.plural
+    }
+}
+
 impl Resource {
     /// `v1` for the core group, `apps/v1` otherwise.
     pub fn api_version(&self) -> String {
@@ -47,7 +53,11 @@ impl Resource {
 
     /// The storage key prefix for this resource: `/registry/<group or core>/<plural>/`.
     pub fn key_prefix(&self) -> String {
-        let group = if self.group.is_empty() { "core" } else { self.group };
+        let group = if self.group.is_empty() {
+            "core"
+        } else {
+            self.group
+        };
         format!("/registry/{}/{}/", group, self.plural)
     }
 
@@ -66,18 +76,51 @@ impl Resource {
 }
 
 /// Verbs of an ordinary stored resource.
-pub const CRUD: &[&str] = &["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"];
+pub const CRUD: &[&str] = &[
+    "create",
+    "delete",
+    "deletecollection",
+    "get",
+    "list",
+    "patch",
+    "update",
+    "watch",
+];
 const CREATE_ONLY: &[&str] = &["create"];
 const STATUS_VERBS: &[&str] = &["get", "patch", "update"];
 
 const fn status(group: &'static str, version: &'static str, kind: &'static str) -> Subresource {
-    Subresource { name: "status", group, version, kind, verbs: STATUS_VERBS }
+    Subresource {
+        name: "status",
+        group,
+        version,
+        kind,
+        verbs: STATUS_VERBS,
+    }
 }
 const fn scale() -> Subresource {
-    Subresource { name: "scale", group: "autoscaling", version: "v1", kind: "Scale", verbs: STATUS_VERBS }
+    Subresource {
+        name: "scale",
+        group: "autoscaling",
+        version: "v1",
+        kind: "Scale",
+        verbs: STATUS_VERBS,
+    }
 }
-const fn action(name: &'static str, group: &'static str, version: &'static str, kind: &'static str, verbs: &'static [&'static str]) -> Subresource {
-    Subresource { name, group, version, kind, verbs }
+const fn action(
+    name: &'static str,
+    group: &'static str,
+    version: &'static str,
+    kind: &'static str,
+    verbs: &'static [&'static str],
+) -> Subresource {
+    Subresource {
+        name,
+        group,
+        version,
+        kind,
+        verbs,
+    }
 }
 
 macro_rules! res {
@@ -178,18 +221,27 @@ pub fn groups() -> Vec<(&'static str, Vec<&'static str>)> {
 }
 
 /// The resources of one group-version.
-pub fn in_group_version<'a>(group: &'a str, version: &'a str) -> impl Iterator<Item = &'static Resource> + 'a {
-    RESOURCES.iter().filter(move |r| r.group == group && r.version == version)
+pub fn in_group_version<'a>(
+    group: &'a str,
+    version: &'a str,
+) -> impl Iterator<Item = &'static Resource> + 'a {
+    RESOURCES
+        .iter()
+        .filter(move |r| r.group == group && r.version == version)
 }
 
 /// Looks a resource up by group, version and plural.
 pub fn find(group: &str, version: &str, plural: &str) -> Option<&'static Resource> {
-    RESOURCES.iter().find(|r| r.group == group && r.version == version && r.plural == plural)
+    RESOURCES
+        .iter()
+        .find(|r| r.group == group && r.version == version && r.plural == plural)
 }
 
 /// Looks a resource up by group and kind (any version).
 pub fn find_kind(group: &str, kind: &str) -> Option<&'static Resource> {
-    RESOURCES.iter().find(|r| r.group == group && r.kind == kind)
+    RESOURCES
+        .iter()
+        .find(|r| r.group == group && r.kind == kind)
 }
 
 #[cfg(test)]
@@ -200,14 +252,20 @@ mod tests {
     fn every_definition_exists_in_the_schema() {
         let s = crate::schema::schema();
         for r in RESOURCES {
-            assert!(s.definition(r.definition).is_some(), "{} missing", r.definition);
+            assert!(
+                s.definition(r.definition).is_some(),
+                "{} missing",
+                r.definition
+            );
         }
     }
 
     #[test]
     fn groups_are_listed_once() {
         let g = groups();
-        assert!(g.iter().any(|(name, v)| *name == "apps" && v == &vec!["v1"]));
+        assert!(g
+            .iter()
+            .any(|(name, v)| *name == "apps" && v == &vec!["v1"]));
         assert_eq!(g.iter().filter(|(name, _)| *name == "apps").count(), 1);
     }
 }

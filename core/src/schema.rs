@@ -27,7 +27,8 @@ pub fn schema() -> &'static Schema {
         flate2::read::GzDecoder::new(DEFINITIONS_GZ)
             .read_to_end(&mut text)
             .expect("embedded definitions are valid gzip");
-        let mut doc: Value = serde_json::from_slice(&text).expect("embedded definitions are valid JSON");
+        let mut doc: Value =
+            serde_json::from_slice(&text).expect("embedded definitions are valid JSON");
         let defs = match doc.get_mut("$defs").map(Value::take) {
             Some(Value::Object(m)) => m,
             _ => Map::new(),
@@ -88,7 +89,12 @@ impl Schema {
     }
 
     /// The definition whose `x-kubernetes-group-version-kind` names this group/version/kind.
-    pub fn definition_for_gvk(&self, group: &str, version: &str, kind: &str) -> Option<(&str, &Value)> {
+    pub fn definition_for_gvk(
+        &self,
+        group: &str,
+        version: &str,
+        kind: &str,
+    ) -> Option<(&str, &Value)> {
         self.defs.iter().find_map(|(name, def)| {
             let gvks = def.get("x-kubernetes-group-version-kind")?.as_array()?;
             gvks.iter()
@@ -121,7 +127,8 @@ pub fn patch_strategies(node: &Value) -> Vec<&str> {
 
 /// `x-kubernetes-patch-merge-key`.
 pub fn patch_merge_key(node: &Value) -> Option<&str> {
-    node.get("x-kubernetes-patch-merge-key").and_then(Value::as_str)
+    node.get("x-kubernetes-patch-merge-key")
+        .and_then(Value::as_str)
 }
 
 /// `x-kubernetes-list-type` (`atomic`, `set`, `map`).

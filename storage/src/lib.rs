@@ -5,13 +5,17 @@
 //! strings, values are opaque bytes. The [`Backend`] trait is the boundary the API server
 //! uses, so a PostgreSQL backend can be added without touching it.
 
+mod compact;
 mod error;
+mod read;
+mod schema;
 mod sqlite;
 mod watch;
+mod writer;
 
 pub use error::{Error, Result};
 pub use sqlite::{SqliteBackend, SqliteOptions};
-pub use watch::Watcher;
+pub use watch::{TryNext, Watcher};
 
 use bytes::Bytes;
 
@@ -88,7 +92,12 @@ pub trait Backend: Send + Sync + 'static {
 
     /// Delete `key` (if `expected` is Some, only when its mod_revision matches). The tombstone
     /// value is built by `value`. Returns the tombstone.
-    async fn delete(&self, key: &str, expected: Option<Revision>, value: ValueFn) -> Result<KeyValue>;
+    async fn delete(
+        &self,
+        key: &str,
+        expected: Option<Revision>,
+        value: ValueFn,
+    ) -> Result<KeyValue>;
 
     /// Events for keys under `prefix` with revision > `from`: history first, then live.
     /// Err(Compacted) if `from` < compacted revision. A watcher that falls behind is dropped

@@ -1,0 +1,86 @@
+//! `kubelite server`: flags, storage, API server, and a clean stop on SIGTERM/SIGINT.
+
+use anyhow::Context;
+use clap::Args;
+use kubelite_core::server::{self, ServerConfig};
+use kubelite_storage::{SqliteBackend, SqliteOptions};
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Args, Debug, Clone)]
+pub struct ServerArgs {
+    /// Directory for everything the server writes (database, certificates, kubeconfig).
+    #[arg(long, default_value = "/var/lib/kubelite", env = "KUBELITE_DATA_DIR")]
+    pub data_dir: PathBuf,
+    /// HTTPS port of the API server.
+    #[arg(long, default_value_t = 6443)]
+    pub https_port: u16,
+    /// Address to listen on.
+    #[arg(long, default_value = "0.0.0.0")]
+    pub bind_address: IpAddr,
+    /// Extra subject alternative names (host names or IPs) for the serving certificate.
+    #[arg(long = "tls-san")]
+    pub tls_san: Vec<String>,
+    /// Also write the admin kubeconfig here.
+    #[arg(long)]
+    pub write_kubeconfig: Option<PathBuf>,
+    /// Seconds between automatic compactions of the store (0 turns them off).
+    #[arg(long, default_value_t = 60)]
+    pub compaction_interval: u64,
+    /// Compaction keeps at least this many recent revisions...
+    #[arg(long, default_value_t = 1000)]
+    pub compaction_keep_revisions: i64,
+    /// ...and at least this many seconds of history, whichever is more.
+    #[arg(long, default_value_t = 300)]
+    pub compaction_keep_seconds: u64,
+}
+
+pub fn run(args: ServerArgs) -> anyhow::Result<()> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the tokio runtime")?;
+    rt.block_on(serve(args))
+}
+
+async fn serve(args: ServerArgs) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    std::fs::create_dir_all(&args.data_dir)
+        .with_context(|| format!("creating {}", args.data_dir.display()))?;
+    let db_dir = args.data_dir.join("db");
+    std::fs::create_dir_all(&db_dir).with_context(|| format!("creating {}", db_dir.display()))?;
+    let mut opts = SqliteOptions::new(db_dir.join("state.db"));
+    opts.compact_interval =
+        (args.compaction_interval > 0).then(|| Duration::from_secs(args.compaction_interval));
+    opts.keep_revisions = args.compaction_keep_revisions.max(0);
+    opts.keep_window = Duration::from_secs(args.compaction_keep_seconds);
+    let backend = SqliteBackend::open(opts)
+        .with_context(|| format!("opening the store in {}", db_dir.display()))?;
+    let running = server::start(
+        ServerConfig {
+            data_dir: args.data_dir.clone(),
+            bind_address: args.bind_address,
+            https_port: args.https_port,
+            tls_sans: args.tls_san.clone(),
+            write_kubeconfig: args.write_kubeconfig.clone(),
+        },
+        backend,
+    )
+    .await
+    .context("starting the API server")?;
+    tracing::info!(
+        address = %running.local_addr,
+        kubeconfig = %running.kubeconfig_path.display(),
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "kubelite is ready"
+    );
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("installing SIGTERM handler")?;
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    tracing::info!("stopping");
+    Ok(())
+}
