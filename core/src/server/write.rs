@@ -712,13 +712,31 @@ impl Writer {
                 }
             }
             let grace = self.grace_period(r, &current.value, opts.grace_period_seconds);
-            let finalizers: Vec<Value> = current
-                .value
+            let mut next = current.value.clone();
+            // Orphan and Foreground deletion are recorded as finalizers, as Kubernetes does;
+            // the garbage collector (gc.rs) acts on them and removes them.
+            let gc_finalizer = match opts.propagation_policy.as_deref() {
+                Some("Orphan") => Some(FINALIZER_ORPHAN),
+                Some("Foreground") => Some(FINALIZER_FOREGROUND),
+                _ => None,
+            };
+            if let Some(f) = gc_finalizer {
+                if r.kind != "Namespace" {
+                    let list = meta_mut(&mut next)
+                        .entry("finalizers")
+                        .or_insert_with(|| json!([]));
+                    if let Some(a) = list.as_array_mut() {
+                        if !a.iter().any(|x| x == f) {
+                            a.push(json!(f));
+                        }
+                    }
+                }
+            }
+            let finalizers: Vec<Value> = next
                 .pointer("/metadata/finalizers")
                 .and_then(Value::as_array)
                 .cloned()
                 .unwrap_or_default();
-            let mut next = current.value.clone();
             let already = current
                 .value
                 .pointer("/metadata/deletionTimestamp")
@@ -811,6 +829,11 @@ impl Writer {
             .max(0)
     }
 }
+
+/// Finalizer recording `propagationPolicy: Orphan`.
+pub const FINALIZER_ORPHAN: &str = "orphan";
+/// Finalizer recording `propagationPolicy: Foreground`.
+pub const FINALIZER_FOREGROUND: &str = "foregroundDeletion";
 
 /// A pod whose graceful deletion is still running on its node: the agent removes it.
 fn is_graceful_pending(obj: &Value) -> bool {
