@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod body;
 pub mod certs;
+pub mod client;
 pub mod objects;
 pub mod query;
 pub mod read;
