@@ -34,6 +34,24 @@ pub struct ServerArgs {
     /// ...and at least this many seconds of history, whichever is more.
     #[arg(long, default_value_t = 300)]
     pub compaction_keep_seconds: u64,
+    /// Do not run the node agent in this process (control plane only).
+    #[arg(long)]
+    pub disable_agent: bool,
+    /// Name of this node (default: the host name).
+    #[arg(long, env = "KUBELITE_NODE_NAME")]
+    pub node_name: Option<String>,
+    /// Pod network of this node.
+    #[arg(long, default_value = "10.42.0.0/24")]
+    pub pod_cidr: String,
+    /// Most pods this node runs.
+    #[arg(long, default_value_t = 110)]
+    pub max_pods: u32,
+    /// Where runtime state that must not survive a reboot lives (namespaces, container state).
+    #[arg(long, default_value = "/run/kubelite")]
+    pub run_dir: PathBuf,
+    /// Name of the pod network bridge.
+    #[arg(long, default_value = "kubelite0")]
+    pub bridge: String,
 }
 
 pub fn run(args: ServerArgs) -> anyhow::Result<()> {
@@ -75,6 +93,40 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
         elapsed_ms = started.elapsed().as_millis() as u64,
         "kubelite is ready"
     );
+    if !args.disable_agent {
+        let node_name = match &args.node_name {
+            Some(n) => n.clone(),
+            None => std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .context("reading the host name")?
+                .trim()
+                .to_lowercase(),
+        };
+        let cfg = kubelite_runtime::agent::AgentConfig {
+            node_name,
+            data_dir: args.data_dir.join("agent"),
+            images_dir: args.data_dir.join("images"),
+            run_dir: args.run_dir.clone(),
+            pod_cidr: args
+                .pod_cidr
+                .parse()
+                .with_context(|| format!("--pod-cidr {}", args.pod_cidr))?,
+            bridge: args.bridge.clone(),
+            max_pods: args.max_pods,
+            exe: std::env::current_exe().context("locating the kubelite binary")?,
+            bind_unscheduled: true,
+        };
+        let client = kubelite_core::server::client::LocalClient::new(
+            running.state.writer.clone(),
+            "kubelet",
+        );
+        kubelite_runtime::agent::start(cfg, client)
+            .await
+            .context("starting the node agent")?;
+        tracing::info!(
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "node agent started"
+        );
+    }
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .context("installing SIGTERM handler")?;
     tokio::select! {

@@ -4,6 +4,7 @@
 //! process ("shim") that alone calls libcontainer (it forks from its caller, so it must run in
 //! a single-threaded process of its own).
 
+pub mod agent;
 pub mod images;
 pub mod network;
 pub mod oci;

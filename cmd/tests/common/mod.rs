@@ -45,17 +45,60 @@ impl Cluster {
         Self::start_with(&[])
     }
 
-    /// Starts a server with extra `kubelite server` flags.
+    /// Starts a control-plane-only server with extra `kubelite server` flags.
     pub fn start_with(extra: &[&str]) -> Cluster {
+        let mut flags = vec!["--disable-agent".to_string()];
+        flags.extend(extra.iter().map(|s| s.to_string()));
+        Self::launch(flags)
+    }
+
+    /// Starts a server with its node agent, on a bridge and pod network of its own so
+    /// clusters of parallel tests don't meet.
+    pub fn start_with_agent(extra: &[&str]) -> Cluster {
+        let port = free_port();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let run = dir.path().join("run");
+        // The agent imports archives from <data-dir>/images at start.
+        let images = dir.path().join("images");
+        std::fs::create_dir_all(&images).expect("images dir");
+        std::fs::copy(busybox_archive(), images.join("busybox-oci.tar")).expect("copy busybox image");
+        let n = port as u32;
+        let mut flags = vec![
+            "--run-dir".to_string(),
+            run.display().to_string(),
+            "--bridge".to_string(),
+            format!("klt{port}"),
+            "--pod-cidr".to_string(),
+            format!("10.{}.{}.0/24", 100 + (n / 256) % 100, n % 256),
+            "--node-name".to_string(),
+            format!("node-{port}"),
+        ];
+        flags.extend(extra.iter().map(|s| s.to_string()));
+        let mut c = Cluster {
+            dir,
+            port,
+            child: None,
+            extra: flags,
+        };
+        c.spawn();
+        c
+    }
+
+    fn launch(extra: Vec<String>) -> Cluster {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut c = Cluster {
             dir,
             port: free_port(),
             child: None,
-            extra: extra.iter().map(|s| s.to_string()).collect(),
+            extra,
         };
         c.spawn();
         c
+    }
+
+    /// Whether this cluster runs its node agent.
+    pub fn is_agent(&self) -> bool {
+        self.extra.iter().any(|a| a == "--run-dir")
     }
 
     pub fn data_dir(&self) -> &Path {
@@ -207,7 +250,28 @@ impl Cluster {
 impl Drop for Cluster {
     fn drop(&mut self) {
         self.kill9();
+        if self.is_agent() {
+            // Containers outlive the server (their helpers are detached): stop them and remove
+            // the pod network, as `kubelite killall` does for users.
+            let mut args: Vec<String> = vec!["killall".into(), "--data-dir".into(), self.dir.path().display().to_string()];
+            for flag in ["--run-dir", "--bridge", "--pod-cidr"] {
+                if let Some(i) = self.extra.iter().position(|a| a == flag) {
+                    args.push(flag.into());
+                    args.push(self.extra[i + 1].clone());
+                }
+            }
+            let _ = Command::new(env!("CARGO_BIN_EXE_kubelite")).args(&args).status();
+        }
     }
+}
+
+/// The busybox OCI archive built by `testdata/images/build-busybox.sh` (built on first use).
+pub fn busybox_archive() -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/images");
+    let out = root.join("out/busybox-oci.tar");
+    let status = Command::new("bash").arg(root.join("build-busybox.sh")).stdout(Stdio::null()).status().expect("run build-busybox.sh");
+    assert!(status.success(), "testdata/images/build-busybox.sh failed");
+    out
 }
 
 impl Cluster {

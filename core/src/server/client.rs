@@ -34,7 +34,9 @@ impl ObjectWatch {
     pub async fn next(&mut self) -> Option<(Change, Value)> {
         loop {
             let ev = self.watcher.next().await?;
-            let Ok(new) = objects::decode(&ev.kv) else { continue };
+            let Ok(new) = objects::decode(&ev.kv) else {
+                continue;
+            };
             let old_match = ev
                 .prev
                 .as_ref()
@@ -69,7 +71,10 @@ pub fn resource(group: &str, version: &str, plural: &str) -> Result<&'static Res
 
 impl LocalClient {
     pub fn new(writer: Writer, manager: impl Into<String>) -> Self {
-        LocalClient { writer, manager: manager.into() }
+        LocalClient {
+            writer,
+            manager: manager.into(),
+        }
     }
 
     fn opts(&self) -> WriteOptions {
@@ -89,7 +94,12 @@ impl LocalClient {
         self.objects().backend.current_revision()
     }
 
-    pub async fn get(&self, r: &Resource, ns: Option<&str>, name: &str) -> Result<Option<Value>, ApiError> {
+    pub async fn get(
+        &self,
+        r: &Resource,
+        ns: Option<&str>,
+        name: &str,
+    ) -> Result<Option<Value>, ApiError> {
         Ok(self.objects().get(r, ns, name).await?.map(|s| s.value))
     }
 
@@ -138,15 +148,28 @@ impl LocalClient {
         Ok(ObjectWatch { watcher, sel })
     }
 
-    pub async fn create(&self, r: &Resource, ns: Option<&str>, obj: Value) -> Result<Value, ApiError> {
-        Ok(self.writer.create(r, ns, obj, None, &self.opts()).await?.object)
+    pub async fn create(
+        &self,
+        r: &Resource,
+        ns: Option<&str>,
+        obj: Value,
+    ) -> Result<Value, ApiError> {
+        Ok(self
+            .writer
+            .create(r, ns, obj, None, &self.opts())
+            .await?
+            .object)
     }
 
     /// PUT of the whole object (conflicts when its resourceVersion is stale).
     pub async fn update(&self, r: &Resource, obj: Value) -> Result<Value, ApiError> {
         let name = objects::name_of(&obj).to_string();
         let ns = objects::namespace_of(&obj).map(str::to_string);
-        Ok(self.writer.update(r, ns.as_deref(), &name, None, obj, None, &self.opts()).await?.object)
+        Ok(self
+            .writer
+            .update(r, ns.as_deref(), &name, None, obj, None, &self.opts())
+            .await?
+            .object)
     }
 
     /// PUT of `status` (conflicts when its resourceVersion is stale).
@@ -155,7 +178,15 @@ impl LocalClient {
         let ns = objects::namespace_of(&obj).map(str::to_string);
         Ok(self
             .writer
-            .update(r, ns.as_deref(), &name, Some("status"), obj, None, &self.opts())
+            .update(
+                r,
+                ns.as_deref(),
+                &name,
+                Some("status"),
+                obj,
+                None,
+                &self.opts(),
+            )
             .await?
             .object)
     }
@@ -171,13 +202,31 @@ impl LocalClient {
     ) -> Result<Value, ApiError> {
         Ok(self
             .writer
-            .patch(r, ns, name, sub, PatchType::Merge, patch, None, &self.opts())
+            .patch(
+                r,
+                ns,
+                name,
+                sub,
+                PatchType::Merge,
+                patch,
+                None,
+                &self.opts(),
+            )
             .await?
             .object)
     }
 
-    pub async fn delete(&self, r: &Resource, ns: Option<&str>, name: &str, grace: Option<i64>) -> Result<(), ApiError> {
-        let opts = DeleteOptions { grace_period_seconds: grace, ..Default::default() };
+    pub async fn delete(
+        &self,
+        r: &Resource,
+        ns: Option<&str>,
+        name: &str,
+        grace: Option<i64>,
+    ) -> Result<(), ApiError> {
+        let opts = DeleteOptions {
+            grace_period_seconds: grace,
+            ..Default::default()
+        };
         self.writer.delete(r, ns, name, &opts).await.map(|_| ())
     }
 
@@ -185,11 +234,19 @@ impl LocalClient {
     pub async fn bind(&self, ns: &str, pod: &str, node: &str) -> Result<(), ApiError> {
         let binding = serde_json::json!({"apiVersion": "v1", "kind": "Binding",
             "metadata": {"name": pod, "namespace": ns}, "target": {"apiVersion": "v1", "kind": "Node", "name": node}});
-        subresources::bind(&self.writer, ns, pod, &binding).await.map(|_| ())
+        subresources::bind(&self.writer, ns, pod, &binding)
+            .await
+            .map(|_| ())
     }
 }
 
 fn selector_query(label: &str, field: &str) -> Query {
-    let enc = |s: &str| percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string();
-    Query::parse(Some(&format!("labelSelector={}&fieldSelector={}", enc(label), enc(field))))
+    let enc = |s: &str| {
+        percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+    };
+    Query::parse(Some(&format!(
+        "labelSelector={}&fieldSelector={}",
+        enc(label),
+        enc(field)
+    )))
 }

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod body;
 pub mod certs;
 pub mod client;
+pub mod gc;
 pub mod objects;
 pub mod query;
 pub mod read;
@@ -307,6 +308,7 @@ pub async fn start(
         }
     });
     bootstrap(&state).await?;
+    gc::spawn(state.clone());
     state.ready.store(true, Ordering::Release);
     Ok(RunningServer {
         state,

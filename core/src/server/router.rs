@@ -55,7 +55,23 @@ pub async fn handle(server: Arc<ApiServer>, req: Request<Incoming>) -> Response<
     let query = Query::parse(req.uri().query());
     let method = req.method().clone();
     let started = std::time::Instant::now();
-    let resp = match route(&server, req, &path, &query).await {
+    // Read the whole body before answering anything (even errors), so the connection stays
+    // usable for the client's next request.
+    let (parts, incoming) = req.into_parts();
+    let has_body = matches!(
+        parts.method,
+        Method::POST | Method::PUT | Method::PATCH | Method::DELETE
+    );
+    let raw = if has_body {
+        read_body(incoming).await
+    } else {
+        Ok(Bytes::new())
+    };
+    let result = match raw {
+        Ok(raw) => route(&server, parts, raw, &path, &query).await,
+        Err(e) => Err(e),
+    };
+    let resp = match result {
         Ok(r) => r,
         Err(e) => body::error(&e),
     };
@@ -75,11 +91,12 @@ async fn read_body(b: Incoming) -> Result<Bytes, ApiError> {
 
 async fn route(
     server: &Arc<ApiServer>,
-    req: Request<Incoming>,
+    req: http::request::Parts,
+    raw: Bytes,
     path: &str,
     q: &Query,
 ) -> Result<Response<Body>, ApiError> {
-    let headers = req.headers().clone();
+    let headers = req.headers.clone();
     if is_public(path) {
         return Ok(match path {
             "/version" | "/version/" => body::json(200, &version_info()),
@@ -103,7 +120,7 @@ async fn route(
     if let Some(rest) = path.strip_prefix("/openapi/") {
         return openapi_route(rest, &headers, &accept);
     }
-    let method = req.method().clone();
+    let method = req.method.clone();
     let target = match request::resolve(&method, path, q.flag("watch")) {
         Ok(t) => t,
         Err(RouteError::NotFound) => return Err(ApiError::not_found_path()),
@@ -123,14 +140,7 @@ async fn route(
         Target::Resource(rr) => {
             let ct = header(&headers, "content-type").map(str::to_string);
             let user_agent = header(&headers, "user-agent").unwrap_or("").to_string();
-            let body = if matches!(
-                method,
-                Method::POST | Method::PUT | Method::PATCH | Method::DELETE
-            ) {
-                read_body(req.into_body()).await?
-            } else {
-                Bytes::new()
-            };
+            let body = raw;
             resource_route(
                 server,
                 rr,

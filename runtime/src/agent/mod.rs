@@ -1,0 +1,78 @@
+//! The node agent: registers this node, keeps its lease, binds unscheduled pods (until the
+//! scheduler exists), and runs one worker per pod bound here. Workers are level-triggered: each
+//! compares the pod it is given with what is on disk and running, and acts.
+
+mod binder;
+mod env;
+mod node;
+mod pods;
+mod status;
+mod worker;
+
+use ipnet::Ipv4Net;
+use kubelite_core::server::client::LocalClient;
+use kubelite_core::server::status::ApiError;
+use std::path::PathBuf;
+
+/// Errors of the agent.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    #[error("API: {0}")]
+    Api(#[from] ApiError),
+    #[error("images: {0}")]
+    Image(#[from] crate::images::ImageError),
+    #[error("network: {0}")]
+    Network(#[from] crate::network::NetworkError),
+    #[error("volumes: {0}")]
+    Volume(#[from] crate::volumes::VolumeError),
+    #[error("container spec: {0}")]
+    Spec(#[from] crate::oci::SpecError),
+    #[error("container helper: {0}")]
+    Shim(#[from] crate::shim::ShimError),
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Other(String),
+}
+
+/// Where and how the agent runs.
+#[derive(Debug, Clone)]
+pub struct AgentConfig {
+    pub node_name: String,
+    /// `<data-dir>/agent`: pod dirs, images, network state, logs.
+    pub data_dir: PathBuf,
+    /// `<data-dir>/images`: archives imported automatically (airgap).
+    pub images_dir: PathBuf,
+    /// Runtime state that must not outlive a reboot (namespaces, libcontainer state).
+    pub run_dir: PathBuf,
+    pub pod_cidr: Ipv4Net,
+    /// Name of the pod network bridge (`kubelite0`).
+    pub bridge: String,
+    pub max_pods: u32,
+    /// The kubelite binary, started as each container's helper process.
+    pub exe: PathBuf,
+    /// Bind unscheduled pods to this node (until a scheduler exists).
+    pub bind_unscheduled: bool,
+}
+
+/// Starts the agent's tasks. Returns once the node is registered.
+pub async fn start(cfg: AgentConfig, client: LocalClient) -> Result<(), AgentError> {
+    for d in [&cfg.data_dir, &cfg.run_dir] {
+        std::fs::create_dir_all(d).map_err(|source| AgentError::Io {
+            path: d.clone(),
+            source,
+        })?;
+    }
+    node::register(&client, &cfg).await?;
+    node::renew_lease(&client, &cfg).await?;
+    tokio::spawn(node::heartbeat(client.clone(), cfg.clone()));
+    if cfg.bind_unscheduled {
+        tokio::spawn(binder::run(client.clone(), cfg.node_name.clone()));
+    }
+    let manager = pods::PodManager::new(cfg.clone(), client.clone()).await?;
+    tokio::spawn(manager.run());
+    Ok(())
+}

@@ -1,0 +1,217 @@
+//! Pod status as Kubernetes reports it, computed from what the worker observed: container
+//! states (waiting/running/terminated with exit codes and reasons), restart counts, last
+//! states, the pod phase and the PodScheduled/Initialized/ContainersReady/Ready conditions.
+
+use serde_json::{json, Value};
+
+/// One container state.
+#[derive(Debug, Clone, PartialEq)]
+pub enum State {
+    Waiting {
+        reason: String,
+        message: Option<String>,
+    },
+    Running {
+        started_at: String,
+    },
+    Terminated {
+        exit_code: i64,
+        signal: Option<i64>,
+        reason: String,
+        message: Option<String>,
+        started_at: String,
+        finished_at: String,
+        container_id: String,
+    },
+}
+
+impl State {
+    pub fn to_json(&self) -> Value {
+        match self {
+            State::Waiting { reason, message } => {
+                let mut w = json!({"reason": reason});
+                if let Some(m) = message {
+                    w["message"] = json!(m);
+                }
+                json!({"waiting": w})
+            }
+            State::Running { started_at } => json!({"running": {"startedAt": started_at}}),
+            State::Terminated {
+                exit_code,
+                signal,
+                reason,
+                message,
+                started_at,
+                finished_at,
+                container_id,
+            } => {
+                let mut t = json!({"exitCode": exit_code, "reason": reason, "startedAt": started_at, "finishedAt": finished_at, "containerID": container_id});
+                if let Some(s) = signal {
+                    t["signal"] = json!(s);
+                }
+                if let Some(m) = message {
+                    t["message"] = json!(m);
+                }
+                json!({"terminated": t})
+            }
+        }
+    }
+
+    pub fn is_running(&self) -> bool {
+        matches!(self, State::Running { .. })
+    }
+}
+
+/// What the worker knows about one container.
+#[derive(Debug, Clone)]
+pub struct ContainerView {
+    pub name: String,
+    pub image: String,
+    pub image_id: String,
+    pub container_id: String,
+    pub state: State,
+    pub last_state: Option<State>,
+    pub restart_count: u32,
+    pub ready: bool,
+}
+
+impl ContainerView {
+    fn to_json(&self, init: bool) -> Value {
+        let mut v = json!({
+            "name": self.name,
+            "state": self.state.to_json(),
+            "lastState": self.last_state.as_ref().map(State::to_json).unwrap_or_else(|| json!({})),
+            "ready": self.ready,
+            "restartCount": self.restart_count,
+            "image": self.image,
+            "imageID": self.image_id,
+        });
+        if !self.container_id.is_empty() {
+            v["containerID"] = json!(self.container_id);
+        }
+        if !init || self.state.is_running() {
+            v["started"] = json!(self.state.is_running());
+        }
+        v
+    }
+}
+
+fn condition(
+    t: &str,
+    ok: bool,
+    reason: Option<&str>,
+    previous: Option<&Value>,
+    now: &str,
+) -> Value {
+    let status = if ok { "True" } else { "False" };
+    let prev = previous.and_then(Value::as_array).and_then(|a| {
+        a.iter()
+            .find(|c| c.get("type").and_then(Value::as_str) == Some(t))
+    });
+    let transition = prev
+        .filter(|c| c.get("status").and_then(Value::as_str) == Some(status))
+        .and_then(|c| c.get("lastTransitionTime").cloned())
+        .unwrap_or_else(|| json!(now));
+    let mut c = json!({"type": t, "status": status, "lastProbeTime": null, "lastTransitionTime": transition});
+    if let Some(r) = reason {
+        c["reason"] = json!(r);
+    }
+    c
+}
+
+/// Everything a status is computed from.
+pub struct StatusInput<'a> {
+    pub pod: &'a Value,
+    pub phase: &'a str,
+    pub init: &'a [ContainerView],
+    pub containers: &'a [ContainerView],
+    pub pod_ip: Option<String>,
+    pub host_ip: Option<String>,
+    pub start_time: Option<String>,
+    pub initialized: bool,
+    pub reason: Option<String>,
+    pub message: Option<String>,
+    pub now: &'a str,
+}
+
+/// The pod's `status`.
+pub fn pod_status(i: &StatusInput) -> Value {
+    let previous = i.pod.pointer("/status/conditions");
+    let containers_ready = !i.containers.is_empty() && i.containers.iter().all(|c| c.ready);
+    let terminal = matches!(i.phase, "Succeeded" | "Failed");
+    let init_reason = (!i.initialized).then_some("ContainersNotInitialized");
+    let ready_reason = if terminal {
+        Some("PodCompleted")
+    } else if !containers_ready {
+        Some("ContainersNotReady")
+    } else {
+        None
+    };
+    let conditions = vec![
+        condition(
+            "PodReadyToStartContainers",
+            i.pod_ip.is_some() || !terminal,
+            None,
+            previous,
+            i.now,
+        ),
+        condition(
+            "Initialized",
+            i.initialized,
+            if terminal && i.initialized {
+                Some("PodCompleted")
+            } else {
+                init_reason
+            },
+            previous,
+            i.now,
+        ),
+        condition(
+            "Ready",
+            containers_ready && !terminal,
+            ready_reason,
+            previous,
+            i.now,
+        ),
+        condition(
+            "ContainersReady",
+            containers_ready && !terminal,
+            ready_reason,
+            previous,
+            i.now,
+        ),
+        condition("PodScheduled", true, None, previous, i.now),
+    ];
+    let mut s = json!({
+        "phase": i.phase,
+        "conditions": conditions,
+        "qosClass": i.pod.pointer("/status/qosClass").cloned().unwrap_or_else(|| json!(crate::oci::qos_class(i.pod))),
+    });
+    if let Some(ip) = &i.host_ip {
+        s["hostIP"] = json!(ip);
+        s["hostIPs"] = json!([{"ip": ip}]);
+    }
+    if let Some(ip) = &i.pod_ip {
+        s["podIP"] = json!(ip);
+        s["podIPs"] = json!([{"ip": ip}]);
+    }
+    if let Some(t) = &i.start_time {
+        s["startTime"] = json!(t);
+    }
+    if !i.init.is_empty() {
+        s["initContainerStatuses"] = i.init.iter().map(|c| c.to_json(true)).collect();
+    }
+    s["containerStatuses"] = i.containers.iter().map(|c| c.to_json(false)).collect();
+    if let Some(r) = &i.reason {
+        s["reason"] = json!(r);
+    }
+    if let Some(m) = &i.message {
+        s["message"] = json!(m);
+    }
+    s
+}
+
+/// Two statuses equal but for timestamps that only move with real changes.
+pub fn same(a: &Value, b: &Value) -> bool {
+    a == b
+}

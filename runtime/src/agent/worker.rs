@@ -1,0 +1,1203 @@
+//! One pod's worker: a level-triggered loop that brings what runs on the node in line with the
+//! pod object. It creates the sandbox (namespaces, network, /etc files) and volumes, runs init
+//! containers one after another, then the app containers, restarts them per the restart policy
+//! with Kubernetes' back-off, terminates gracefully on deletion (TERM, grace period, KILL),
+//! cleans up, and writes the pod status only when it changed.
+
+use super::env::{self, EnvSources};
+use super::status::{self, ContainerView, State, StatusInput};
+use super::{AgentConfig, AgentError};
+use crate::images::ImageStore;
+use crate::network::Network;
+use crate::{oci, shim, volumes};
+use kubelite_core::server::client::{resource, LocalClient};
+use kubelite_core::server::write::now;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, watch};
+
+/// How often a worker with running containers looks for exits.
+const EXIT_POLL: Duration = Duration::from_millis(500);
+const BACKOFF_START: Duration = Duration::from_secs(10);
+const BACKOFF_MAX: Duration = Duration::from_secs(300);
+/// A container that ran this long resets its back-off.
+const BACKOFF_RESET: Duration = Duration::from_secs(600);
+
+/// What every worker shares.
+pub struct Runtime {
+    pub cfg: AgentConfig,
+    pub client: LocalClient,
+    pub images: ImageStore,
+    pub network: Network,
+}
+
+impl Runtime {
+    pub fn new(
+        cfg: AgentConfig,
+        client: LocalClient,
+        images: ImageStore,
+        network: Network,
+    ) -> Self {
+        Runtime {
+            cfg,
+            client,
+            images,
+            network,
+        }
+    }
+
+    pub fn pods_root(&self) -> PathBuf {
+        self.cfg.data_dir.join("pods")
+    }
+
+    fn pod_dir(&self, uid: &str) -> PathBuf {
+        self.pods_root().join(uid)
+    }
+
+    fn state_root(&self) -> PathBuf {
+        self.cfg.run_dir.join("containers")
+    }
+
+    /// Whether earlier runs left anything for this pod on disk.
+    pub fn has_local_state(&self, uid: &str) -> bool {
+        self.pod_dir(uid).exists()
+    }
+
+    /// Pod UIDs with state on disk.
+    pub fn local_pod_uids(&self) -> Vec<String> {
+        std::fs::read_dir(self.pods_root())
+            .map(|rd| {
+                rd.filter_map(|e| e.ok().and_then(|e| e.file_name().into_string().ok()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+/// One attempt at running a container, as recorded on disk.
+#[derive(Debug, Clone)]
+struct Attempt {
+    n: u32,
+    dir: PathBuf,
+    id: String,
+}
+
+impl Attempt {
+    fn pid_file(&self) -> PathBuf {
+        self.dir.join("pid")
+    }
+    fn exit_file(&self) -> PathBuf {
+        self.dir.join("exit.json")
+    }
+    fn rootfs(&self) -> PathBuf {
+        self.dir.join("rootfs")
+    }
+    fn exit(&self) -> Option<shim::ExitInfo> {
+        shim::read_exit(&self.exit_file())
+    }
+    fn process(&self) -> Option<shim::ProcessRef> {
+        shim::read_pid_record(&self.pid_file()).map(|r| r.container)
+    }
+    fn started_at(&self) -> String {
+        std::fs::read_to_string(self.dir.join("started"))
+            .map(|s| s.trim().to_string())
+            .unwrap_or_default()
+    }
+}
+
+#[derive(Debug, Default)]
+struct Ctr {
+    attempts: Vec<Attempt>,
+    waiting: Option<(String, Option<String>)>,
+    backoff: Duration,
+    not_before: Option<Instant>,
+    image_id: String,
+    signaled: Option<Instant>,
+}
+
+impl Ctr {
+    fn current(&self) -> Option<&Attempt> {
+        self.attempts.last()
+    }
+    fn running(&self) -> bool {
+        self.current()
+            .is_some_and(|a| a.exit().is_none() && a.process().is_some_and(shim::is_running))
+    }
+    fn exited(&self) -> Option<shim::ExitInfo> {
+        self.current().and_then(Attempt::exit)
+    }
+}
+
+struct PodWorker {
+    rt: Arc<Runtime>,
+    uid: String,
+    pod: Value,
+    sandbox: Option<crate::network::PodSandbox>,
+    volumes: Option<volumes::PodVolumes>,
+    etc_dir: PathBuf,
+    ctrs: HashMap<String, Ctr>,
+    start_time: Option<String>,
+    terminating_since: Option<Instant>,
+    last_status: Option<Value>,
+    sources: (HashMap<String, Value>, HashMap<String, Value>),
+}
+
+fn name_of(c: &Value) -> String {
+    c.get("name")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string()
+}
+
+fn containers(pod: &Value, field: &str) -> Vec<Value> {
+    pod.pointer(&format!("/spec/{field}"))
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default()
+}
+
+fn pod_name(pod: &Value) -> (String, String) {
+    (
+        pod.pointer("/metadata/namespace")
+            .and_then(Value::as_str)
+            .unwrap_or("default")
+            .to_string(),
+        pod.pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string(),
+    )
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> AgentError + '_ {
+    move |source| AgentError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Runs one pod's worker until the pod is gone and cleaned up.
+pub async fn run(
+    rt: Arc<Runtime>,
+    uid: String,
+    mut rx: watch::Receiver<Option<Value>>,
+    done: mpsc::UnboundedSender<String>,
+) {
+    let pod = rx.borrow_and_update().clone();
+    let mut w = PodWorker {
+        etc_dir: rt.pod_dir(&uid).join("etc"),
+        rt,
+        uid: uid.clone(),
+        pod: pod.clone().unwrap_or(Value::Null),
+        sandbox: None,
+        volumes: None,
+        ctrs: HashMap::new(),
+        start_time: None,
+        terminating_since: None,
+        last_status: None,
+        sources: Default::default(),
+    };
+    w.recover();
+    let mut gone = pod.is_none();
+    loop {
+        let next = if gone {
+            w.cleanup_gone().await
+        } else {
+            w.sync().await
+        };
+        match next {
+            Ok(None) => break,
+            Ok(Some(wait)) => {
+                tokio::select! {
+                    changed = rx.changed() => {
+                        if changed.is_err() { gone = true; continue; }
+                        match rx.borrow_and_update().clone() {
+                            Some(p) if p.pointer("/metadata/uid").and_then(Value::as_str) == Some(uid.as_str()) => w.pod = p,
+                            _ => gone = true,
+                        }
+                    }
+                    _ = tokio::time::sleep(wait) => {}
+                }
+            }
+            Err(e) => {
+                tracing::warn!(pod = %uid, error = %e, "pod sync failed");
+                tokio::select! {
+                    changed = rx.changed() => {
+                        if changed.is_err() { gone = true; continue; }
+                        match rx.borrow_and_update().clone() {
+                            Some(p) => w.pod = p,
+                            None => gone = true,
+                        }
+                    }
+                    _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+                }
+            }
+        }
+    }
+    let _ = done.send(uid);
+}
+
+impl PodWorker {
+    fn pod_dir(&self) -> PathBuf {
+        self.rt.pod_dir(&self.uid)
+    }
+
+    /// Rebuilds container attempts from disk (after an agent restart).
+    fn recover(&mut self) {
+        let root = self.pod_dir().join("containers");
+        let Ok(names) = std::fs::read_dir(&root) else {
+            return;
+        };
+        for n in names.flatten() {
+            let Ok(name) = n.file_name().into_string() else {
+                continue;
+            };
+            let mut attempts: Vec<Attempt> = std::fs::read_dir(n.path())
+                .into_iter()
+                .flatten()
+                .flatten()
+                .filter_map(|a| {
+                    let num: u32 = a.file_name().to_str()?.parse().ok()?;
+                    let id = std::fs::read_to_string(a.path().join("id"))
+                        .ok()?
+                        .trim()
+                        .to_string();
+                    Some(Attempt {
+                        n: num,
+                        dir: a.path(),
+                        id,
+                    })
+                })
+                .collect();
+            attempts.sort_by_key(|a| a.n);
+            self.ctrs.insert(
+                name,
+                Ctr {
+                    attempts,
+                    backoff: BACKOFF_START,
+                    ..Default::default()
+                },
+            );
+        }
+        self.start_time = std::fs::read_to_string(self.pod_dir().join("started"))
+            .ok()
+            .map(|s| s.trim().to_string());
+    }
+
+    async fn event(&self, kind: &str, reason: &str, message: &str, field_path: Option<&str>) {
+        let Ok(events) = resource("", "v1", "events") else {
+            return;
+        };
+        let (ns, name) = pod_name(&self.pod);
+        let now = now();
+        let mut involved = json!({"kind": "Pod", "namespace": ns, "name": name, "uid": self.uid, "apiVersion": "v1",
+            "resourceVersion": self.pod.pointer("/metadata/resourceVersion")});
+        if let Some(f) = field_path {
+            involved["fieldPath"] = json!(f);
+        }
+        let ev = json!({"apiVersion": "v1", "kind": "Event",
+            "metadata": {"generateName": format!("{name}."), "namespace": ns},
+            "involvedObject": involved, "reason": reason, "message": message, "type": kind,
+            "source": {"component": "kubelet", "host": self.rt.cfg.node_name},
+            "firstTimestamp": now, "lastTimestamp": now, "count": 1,
+            "reportingComponent": "kubelet", "reportingInstance": self.rt.cfg.node_name});
+        if let Err(e) = self.rt.client.create(events, Some(&ns), ev).await {
+            tracing::debug!(error = %e, "recording event");
+        }
+    }
+
+    /// Fetches the configMaps and secrets the pod's volumes and env refer to.
+    async fn fetch_sources(&mut self) -> Result<(), AgentError> {
+        let (ns, _) = pod_name(&self.pod);
+        let cms_r = resource("", "v1", "configmaps")?;
+        let secrets_r = resource("", "v1", "secrets")?;
+        let (mut cm_names, mut secret_names) = volumes::referenced_objects(&self.pod);
+        for c in containers(&self.pod, "initContainers")
+            .iter()
+            .chain(containers(&self.pod, "containers").iter())
+        {
+            for f in c
+                .get("envFrom")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                if let Some(n) = f.pointer("/configMapRef/name").and_then(Value::as_str) {
+                    cm_names.push((n.to_string(), true));
+                }
+                if let Some(n) = f.pointer("/secretRef/name").and_then(Value::as_str) {
+                    secret_names.push((n.to_string(), true));
+                }
+            }
+            for e in c.get("env").and_then(Value::as_array).into_iter().flatten() {
+                if let Some(n) = e
+                    .pointer("/valueFrom/configMapKeyRef/name")
+                    .and_then(Value::as_str)
+                {
+                    cm_names.push((n.to_string(), true));
+                }
+                if let Some(n) = e
+                    .pointer("/valueFrom/secretKeyRef/name")
+                    .and_then(Value::as_str)
+                {
+                    secret_names.push((n.to_string(), true));
+                }
+            }
+        }
+        let mut cms = HashMap::new();
+        for (n, _) in cm_names {
+            if let Some(v) = self.rt.client.get(cms_r, Some(&ns), &n).await? {
+                cms.insert(n, v);
+            }
+        }
+        let mut secrets = HashMap::new();
+        for (n, _) in secret_names {
+            if let Some(v) = self.rt.client.get(secrets_r, Some(&ns), &n).await? {
+                secrets.insert(n, v);
+            }
+        }
+        self.sources = (cms, secrets);
+        Ok(())
+    }
+
+    fn host_network(&self) -> bool {
+        self.pod
+            .pointer("/spec/hostNetwork")
+            .and_then(Value::as_bool)
+            .unwrap_or(false)
+    }
+
+    /// Namespaces, network and /etc files for the pod.
+    async fn ensure_sandbox(&mut self) -> Result<(), AgentError> {
+        if self.sandbox.is_some() {
+            return Ok(());
+        }
+        let (ns, name) = pod_name(&self.pod);
+        let hostname = if self.host_network() {
+            self.rt.cfg.node_name.clone()
+        } else {
+            name.clone()
+        };
+        let sb = self
+            .rt
+            .network
+            .create_sandbox(&self.uid, &hostname, self.host_network())
+            .await?;
+        let dir = self.pod_dir();
+        std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
+        if self.start_time.is_none() {
+            let t = now();
+            let _ = std::fs::write(dir.join("started"), &t);
+            self.start_time = Some(t);
+        }
+        let dns = dns_config(&self.pod);
+        let aliases: Vec<(String, Vec<String>)> = self
+            .pod
+            .pointer("/spec/hostAliases")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|a| {
+                let ip = a.get("ip")?.as_str()?.to_string();
+                let names = a
+                    .get("hostnames")?
+                    .as_array()?
+                    .iter()
+                    .filter_map(|h| h.as_str().map(str::to_string))
+                    .collect();
+                Some((ip, names))
+            })
+            .collect();
+        crate::network::write_etc_files(
+            &self.etc_dir,
+            &name,
+            &ns,
+            sb.ip,
+            &hostname,
+            &dns,
+            &aliases,
+        )?;
+        self.sandbox = Some(sb);
+        Ok(())
+    }
+
+    fn pod_ip(&self) -> Option<String> {
+        if self.host_network() {
+            return super::node::internal_ip();
+        }
+        self.sandbox
+            .as_ref()
+            .and_then(|s| s.ip)
+            .map(|ip| ip.to_string())
+    }
+
+    async fn ensure_volumes(&mut self) -> Result<(), AgentError> {
+        let src = volumes::VolumeSources {
+            configmaps: self.sources.0.clone(),
+            secrets: self.sources.1.clone(),
+            pod_ip: self.pod_ip(),
+            node_name: self.rt.cfg.node_name.clone(),
+            service_account_token: None,
+            ..Default::default()
+        };
+        let pod = self.pod.clone();
+        let dir = self.pod_dir();
+        let vols =
+            tokio::task::spawn_blocking(move || volumes::setup_pod_volumes(&pod, &dir, &src))
+                .await
+                .map_err(|e| AgentError::Other(e.to_string()))??;
+        self.volumes = Some(vols);
+        Ok(())
+    }
+
+    /// Starts a new attempt of `container`. On failure the container is left waiting with the
+    /// reason kubelet would give.
+    async fn start_container(&mut self, container: &Value, init: bool) -> Result<(), AgentError> {
+        let name = name_of(container);
+        let image_ref = container
+            .get("image")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        let field_path = format!(
+            "spec.{}{{{name}}}",
+            if init { "initContainers" } else { "containers" }
+        );
+        let images = &self.rt.images;
+        let image = match images.resolve(&image_ref) {
+            Ok(Some(i)) => i,
+            Ok(None) | Err(_) => {
+                let pulled_before = self
+                    .ctrs
+                    .get(&name)
+                    .and_then(|c| c.waiting.as_ref())
+                    .is_some_and(|(r, _)| r == "ErrImagePull" || r == "ImagePullBackOff");
+                let msg = format!("Failed to pull image \"{image_ref}\": image not present in the node's image store (kubelite image import, or put an archive in {}); pulling from registries is not supported yet", self.rt.cfg.images_dir.display());
+                let ctr = self.ctrs.entry(name.clone()).or_default();
+                if pulled_before {
+                    ctr.waiting = Some((
+                        "ImagePullBackOff".into(),
+                        Some(format!("Back-off pulling image \"{image_ref}\"")),
+                    ));
+                    ctr.backoff = (ctr.backoff * 2).clamp(BACKOFF_START, BACKOFF_MAX);
+                } else {
+                    ctr.waiting = Some(("ErrImagePull".into(), Some(msg.clone())));
+                    ctr.backoff = BACKOFF_START;
+                    self.event("Warning", "Failed", &msg, Some(&field_path))
+                        .await;
+                }
+                let ctr = self.ctrs.entry(name.clone()).or_default();
+                ctr.not_before = Some(Instant::now() + ctr.backoff);
+                return Ok(());
+            }
+        };
+        let pod_ip = self.pod_ip();
+        let env_result = {
+            let env_src = EnvSources {
+                configmaps: &self.sources.0,
+                secrets: &self.sources.1,
+                pod_ip: pod_ip.as_deref(),
+                node_name: &self.rt.cfg.node_name,
+                host_ip: None,
+            };
+            env::resolve(&self.pod, container, &env_src)
+        };
+        let env = match env_result {
+            Ok(e) => e,
+            Err(msg) => {
+                let ctr = self.ctrs.entry(name.clone()).or_default();
+                ctr.waiting = Some(("CreateContainerConfigError".into(), Some(msg.clone())));
+                ctr.not_before = Some(Instant::now() + Duration::from_secs(2));
+                self.event(
+                    "Warning",
+                    "Failed",
+                    &format!("Error: {msg}"),
+                    Some(&field_path),
+                )
+                .await;
+                return Ok(());
+            }
+        };
+        let pod_dir = self.pod_dir();
+        let ctr = self.ctrs.entry(name.clone()).or_default();
+        let n = ctr.attempts.last().map(|a| a.n + 1).unwrap_or(0);
+        let dir = pod_dir.join("containers").join(&name).join(n.to_string());
+        std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
+        let short_uid: String = self
+            .uid
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric())
+            .take(12)
+            .collect();
+        let id = format!("{short_uid}-{name}-{n}");
+        std::fs::write(dir.join("id"), &id).map_err(io_err(&dir))?;
+        let attempt = Attempt {
+            n,
+            dir: dir.clone(),
+            id: id.clone(),
+        };
+        ctr.attempts.push(attempt.clone());
+        ctr.image_id = image.id.clone();
+        ctr.waiting = None;
+        ctr.signaled = None;
+
+        let (ns, pod_name) = pod_name(&self.pod);
+        let log_dir = self
+            .rt
+            .cfg
+            .data_dir
+            .join("logs")
+            .join(format!("{ns}_{pod_name}_{}", self.uid))
+            .join(&name);
+        std::fs::create_dir_all(&log_dir).map_err(io_err(&log_dir))?;
+        let mut mounts = match self.volumes.as_ref() {
+            Some(v) => volumes::container_mounts(&self.pod, container, v)?,
+            None => Vec::new(),
+        };
+        for (file, target) in [
+            ("hosts", "/etc/hosts"),
+            ("resolv.conf", "/etc/resolv.conf"),
+            ("hostname", "/etc/hostname"),
+        ] {
+            let src = self.etc_dir.join(file);
+            if src.exists() {
+                mounts.push(bind_mount(&src, target, false));
+            }
+        }
+        let term_log = dir.join("termination-log");
+        let _ = std::fs::write(&term_log, b"");
+        let term_path = container
+            .get("terminationMessagePath")
+            .and_then(Value::as_str)
+            .unwrap_or("/dev/termination-log");
+        mounts.push(bind_mount(&term_log, term_path, false));
+
+        let sb = self.sandbox.clone();
+        let pod = self.pod.clone();
+        let container = container.clone();
+        let exe = self.rt.cfg.exe.clone();
+        let state_root = self.rt.state_root();
+        let hostname = if self.host_network() {
+            self.rt.cfg.node_name.clone()
+        } else {
+            pod_name.clone()
+        };
+        let uid = self.uid.clone();
+        let log_path = log_dir.join(format!("{n}.log"));
+        let res = tokio::task::spawn_blocking(move || -> Result<u32, AgentError> {
+            let upper = dir.join("upper");
+            let work = dir.join("work");
+            let rootfs = attempt.rootfs();
+            for d in [&upper, &work, &rootfs] {
+                std::fs::create_dir_all(d).map_err(io_err(d))?;
+            }
+            crate::images::rootfs::mount_overlay(&image.layers, &upper, &work, &rootfs)?;
+            let lite = oci::ImageConfigLite {
+                entrypoint: image.config.entrypoint.clone(),
+                cmd: image.config.cmd.clone(),
+                env: image.config.env.clone(),
+                working_dir: image.config.working_dir.clone(),
+                user: image.config.user.clone(),
+            };
+            let input = oci::ContainerInput {
+                pod: &pod,
+                container: &container,
+                image: &lite,
+                rootfs: rootfs.clone(),
+                netns: sb.as_ref().map(|s| s.netns_path.clone()),
+                ipcns: sb.as_ref().map(|s| s.ipcns_path.clone()),
+                utsns: sb.as_ref().map(|s| s.utsns_path.clone()),
+                hostname,
+                env,
+                mounts,
+                cgroups_path: format!("/kubelite/pod{uid}/{}", attempt.id),
+                pod_cgroup_shares_default: true,
+            };
+            let spec = oci::build_spec(&input)?;
+            let bundle = dir.join("bundle");
+            std::fs::create_dir_all(&bundle).map_err(io_err(&bundle))?;
+            let cfg =
+                serde_json::to_vec_pretty(&spec).map_err(|e| AgentError::Other(e.to_string()))?;
+            std::fs::write(bundle.join("config.json"), cfg).map_err(io_err(&bundle))?;
+            let mut launch = shim::Launch::new(
+                attempt.id.clone(),
+                bundle,
+                state_root,
+                log_path,
+                attempt.exit_file(),
+                attempt.pid_file(),
+            );
+            launch.stdin = container
+                .get("stdin")
+                .and_then(Value::as_bool)
+                .unwrap_or(false);
+            launch.tty = container
+                .get("tty")
+                .and_then(Value::as_bool)
+                .unwrap_or(false);
+            launch.shim_log = Some(dir.join("shim.log"));
+            let pid = shim::spawn(&exe, &launch)?;
+            let _ = std::fs::write(dir.join("started"), now());
+            Ok(pid)
+        })
+        .await
+        .map_err(|e| AgentError::Other(e.to_string()))?;
+        match res {
+            Ok(_) => {
+                self.event(
+                    "Normal",
+                    "Pulled",
+                    &format!("Container image \"{image_ref}\" already present on machine"),
+                    Some(&field_path),
+                )
+                .await;
+                self.event(
+                    "Normal",
+                    "Created",
+                    &format!("Created container: {name}"),
+                    Some(&field_path),
+                )
+                .await;
+                self.event(
+                    "Normal",
+                    "Started",
+                    &format!("Started container {name}"),
+                    Some(&field_path),
+                )
+                .await;
+                Ok(())
+            }
+            Err(e) => {
+                let msg = e.to_string();
+                let ctr = self.ctrs.entry(name.clone()).or_default();
+                if let Some(a) = ctr.attempts.pop() {
+                    let _ = crate::images::rootfs::unmount(&a.rootfs());
+                    let _ = std::fs::remove_dir_all(&a.dir);
+                }
+                let reason = if msg.contains("runAsNonRoot") {
+                    "CreateContainerConfigError"
+                } else {
+                    "CreateContainerError"
+                };
+                ctr.waiting = Some((reason.into(), Some(msg.clone())));
+                ctr.backoff = (ctr.backoff * 2).clamp(BACKOFF_START, BACKOFF_MAX);
+                ctr.not_before = Some(Instant::now() + ctr.backoff);
+                self.event(
+                    "Warning",
+                    "Failed",
+                    &format!("Error: {msg}"),
+                    Some(&field_path),
+                )
+                .await;
+                Ok(())
+            }
+        }
+    }
+
+    fn restart_policy(&self, container: &Value, init: bool) -> String {
+        if init {
+            if let Some(p) = container.get("restartPolicy").and_then(Value::as_str) {
+                return p.to_string();
+            }
+        }
+        let pod_policy = self
+            .pod
+            .pointer("/spec/restartPolicy")
+            .and_then(Value::as_str)
+            .unwrap_or("Always")
+            .to_string();
+        if init && pod_policy == "Always" {
+            // Init containers of an Always pod are retried until they succeed (OnFailure).
+            return "OnFailure".into();
+        }
+        pod_policy
+    }
+
+    /// Whether an exited container should run again, given its exit.
+    fn should_restart(policy: &str, exit: &shim::ExitInfo) -> bool {
+        match policy {
+            "Always" => true,
+            "OnFailure" => exit.exit_code != 0,
+            _ => false,
+        }
+    }
+
+    /// Restarts `container` when its back-off allows. Returns true if it was (re)started.
+    async fn maybe_restart(&mut self, container: &Value, init: bool) -> Result<bool, AgentError> {
+        let name = name_of(container);
+        let now_i = Instant::now();
+        let ctr = self.ctrs.entry(name.clone()).or_default();
+        if let (Some(a), Some(exit)) = (ctr.current().cloned(), ctr.exited()) {
+            if ctr.not_before.is_none() {
+                let ran = run_duration(&a, &exit);
+                ctr.backoff = if ran >= BACKOFF_RESET || ctr.backoff.is_zero() {
+                    BACKOFF_START
+                } else {
+                    (ctr.backoff * 2).min(BACKOFF_MAX)
+                };
+                // The first restart happens at once; later ones wait for the back-off.
+                let delay = if ctr.attempts.len() <= 1 {
+                    Duration::ZERO
+                } else {
+                    ctr.backoff
+                };
+                ctr.not_before = Some(now_i + delay);
+            }
+        }
+        match ctr.not_before {
+            Some(t) if t > now_i => {
+                if ctr.exited().is_some() {
+                    ctr.waiting = Some((
+                        "CrashLoopBackOff".into(),
+                        Some(format!(
+                            "back-off {}s restarting failed container={name} pod={}",
+                            ctr.backoff.as_secs(),
+                            pod_name(&self.pod).1
+                        )),
+                    ));
+                }
+                Ok(false)
+            }
+            _ => {
+                ctr.not_before = None;
+                self.start_container(container, init).await?;
+                Ok(true)
+            }
+        }
+    }
+
+    /// Graceful termination: TERM, the grace period, then KILL; then cleanup and the final
+    /// delete of the pod object. Returns the time to wait before the next step.
+    async fn terminate(&mut self) -> Result<Option<Duration>, AgentError> {
+        let grace = self
+            .pod
+            .pointer("/metadata/deletionGracePeriodSeconds")
+            .and_then(Value::as_i64)
+            .unwrap_or(30)
+            .max(0) as u64;
+        let since = *self.terminating_since.get_or_insert_with(Instant::now);
+        let deadline = since + Duration::from_secs(grace);
+        let mut any_running = false;
+        let names: Vec<String> = self.ctrs.keys().cloned().collect();
+        for name in names {
+            let Some(ctr) = self.ctrs.get_mut(&name) else {
+                continue;
+            };
+            if !ctr.running() {
+                continue;
+            }
+            any_running = true;
+            let Some(pid) = ctr.current().and_then(Attempt::process) else {
+                continue;
+            };
+            if ctr.signaled.is_none() {
+                ctr.signaled = Some(Instant::now());
+                let _ = shim::signal(pid, nix::sys::signal::Signal::SIGTERM);
+                let msg = format!("Stopping container {name}");
+                self.event("Normal", "Killing", &msg, None).await;
+            } else if Instant::now() >= deadline {
+                let _ = shim::signal(pid, nix::sys::signal::Signal::SIGKILL);
+            }
+        }
+        if any_running {
+            let left = deadline.saturating_duration_since(Instant::now());
+            return Ok(Some(if left.is_zero() {
+                EXIT_POLL
+            } else {
+                left.min(EXIT_POLL)
+            }));
+        }
+        self.write_status().await?;
+        self.teardown().await?;
+        let (ns, name) = pod_name(&self.pod);
+        let pods = resource("", "v1", "pods")?;
+        match self.rt.client.delete(pods, Some(&ns), &name, Some(0)).await {
+            Ok(()) => {}
+            Err(e) if e.code == 404 => {}
+            Err(e) => return Err(e.into()),
+        }
+        Ok(Some(Duration::from_secs(3600)))
+    }
+
+    /// The pod is gone from the API: kill what remains and clean up.
+    async fn cleanup_gone(&mut self) -> Result<Option<Duration>, AgentError> {
+        let mut any = false;
+        for ctr in self.ctrs.values() {
+            if ctr.running() {
+                any = true;
+                if let Some(pid) = ctr.current().and_then(Attempt::process) {
+                    let _ = shim::signal(pid, nix::sys::signal::Signal::SIGKILL);
+                }
+            }
+        }
+        if any {
+            return Ok(Some(Duration::from_millis(100)));
+        }
+        self.teardown().await?;
+        Ok(None)
+    }
+
+    /// Unmounts root filesystems, removes volumes, network and the pod directory.
+    async fn teardown(&mut self) -> Result<(), AgentError> {
+        for ctr in self.ctrs.values() {
+            for a in &ctr.attempts {
+                let _ = crate::images::rootfs::unmount(&a.rootfs());
+            }
+        }
+        self.rt.network.remove_sandbox(&self.uid).await?;
+        self.sandbox = None;
+        let dir = self.pod_dir();
+        tokio::task::spawn_blocking(move || volumes::teardown_pod_volumes(&dir))
+            .await
+            .map_err(|e| AgentError::Other(e.to_string()))??;
+        let dir = self.pod_dir();
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir).map_err(io_err(&dir))?;
+        }
+        Ok(())
+    }
+
+    /// One level-triggered pass. Returns how long to wait before the next pass if nothing
+    /// changes, or None when the worker is finished.
+    async fn sync(&mut self) -> Result<Option<Duration>, AgentError> {
+        if self.pod.pointer("/metadata/deletionTimestamp").is_some() {
+            return self.terminate().await;
+        }
+        let phase = self
+            .pod
+            .pointer("/status/phase")
+            .and_then(Value::as_str)
+            .unwrap_or("Pending")
+            .to_string();
+        if matches!(phase.as_str(), "Succeeded" | "Failed") && !self.ctrs.values().any(Ctr::running)
+        {
+            // Finished pods keep their status; their sandbox is released.
+            if self.sandbox.is_some() {
+                self.rt.network.remove_sandbox(&self.uid).await?;
+                self.sandbox = None;
+            }
+            return Ok(Some(Duration::from_secs(3600)));
+        }
+        self.fetch_sources().await?;
+        self.ensure_sandbox().await?;
+        self.ensure_volumes().await?;
+
+        let inits = containers(&self.pod, "initContainers");
+        let apps = containers(&self.pod, "containers");
+        let mut initialized = true;
+        let mut failed_init = false;
+        for c in &inits {
+            let name = name_of(c);
+            let sidecar = c.get("restartPolicy").and_then(Value::as_str) == Some("Always");
+            let policy = self.restart_policy(c, true);
+            let ctr = self.ctrs.entry(name.clone()).or_default();
+            if ctr.attempts.is_empty() {
+                if ctr.not_before.is_some_and(|t| t > Instant::now()) {
+                    initialized = false;
+                    break;
+                }
+                self.start_container(c, true).await?;
+                initialized = false;
+                if !sidecar {
+                    break;
+                }
+                continue;
+            }
+            if ctr.running() {
+                if sidecar {
+                    continue;
+                }
+                initialized = false;
+                break;
+            }
+            match ctr.exited() {
+                Some(exit) if exit.exit_code == 0 && !sidecar => continue,
+                Some(exit) => {
+                    if Self::should_restart(&policy, &exit) {
+                        self.maybe_restart(c, true).await?;
+                        if !sidecar {
+                            initialized = false;
+                            break;
+                        }
+                    } else {
+                        failed_init = true;
+                        initialized = false;
+                        break;
+                    }
+                }
+                None => {
+                    initialized = false;
+                    break;
+                }
+            }
+        }
+        if initialized && !failed_init {
+            for c in &apps {
+                let name = name_of(c);
+                let policy = self.restart_policy(c, false);
+                let ctr = self.ctrs.entry(name.clone()).or_default();
+                if ctr.attempts.is_empty() {
+                    if ctr.not_before.is_none_or(|t| t <= Instant::now()) {
+                        self.start_container(c, false).await?;
+                    }
+                    continue;
+                }
+                if ctr.running() {
+                    continue;
+                }
+                if let Some(exit) = ctr.exited() {
+                    if Self::should_restart(&policy, &exit) {
+                        self.maybe_restart(c, false).await?;
+                    }
+                }
+            }
+        }
+        self.write_status_with(initialized, failed_init).await?;
+        let running = self.ctrs.values().any(Ctr::running);
+        let next_backoff = self
+            .ctrs
+            .values()
+            .filter_map(|c| c.not_before)
+            .min()
+            .map(|t| t.saturating_duration_since(Instant::now()));
+        Ok(Some(match (running, next_backoff) {
+            (_, Some(b)) if b < EXIT_POLL => b.max(Duration::from_millis(10)),
+            (true, _) => EXIT_POLL,
+            (false, Some(b)) => b,
+            (false, None) => EXIT_POLL,
+        }))
+    }
+
+    fn view(&self, c: &Value, init: bool) -> ContainerView {
+        let name = name_of(c);
+        let image = c
+            .get("image")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        let empty = Ctr::default();
+        let ctr = self.ctrs.get(&name).unwrap_or(&empty);
+        let terminated = |a: &Attempt, e: &shim::ExitInfo| State::Terminated {
+            exit_code: i64::from(e.exit_code),
+            signal: e.signal.map(i64::from),
+            reason: format!("{:?}", e.reason),
+            message: std::fs::read_to_string(a.dir.join("termination-log"))
+                .ok()
+                .filter(|s| !s.is_empty())
+                .or_else(|| e.message.clone()),
+            started_at: e.started_at.clone().unwrap_or_else(|| a.started_at()),
+            finished_at: e.finished_at.clone(),
+            container_id: format!("kubelite://{}", a.id),
+        };
+        let current = ctr.current();
+        let state = match (current, ctr.waiting.as_ref()) {
+            (_, Some((reason, message))) if !ctr.running() => State::Waiting {
+                reason: reason.clone(),
+                message: message.clone(),
+            },
+            (Some(a), _) => match a.exit() {
+                Some(e) => terminated(a, &e),
+                None if ctr.running() => State::Running {
+                    started_at: a.started_at(),
+                },
+                None => State::Waiting {
+                    reason: "ContainerCreating".into(),
+                    message: None,
+                },
+            },
+            (None, _) => State::Waiting {
+                reason: if init {
+                    "PodInitializing".into()
+                } else {
+                    "ContainerCreating".into()
+                },
+                message: None,
+            },
+        };
+        let restart_count = ctr.attempts.len().saturating_sub(1) as u32;
+        let last_state = {
+            let prev = if matches!(state, State::Terminated { .. }) || ctr.attempts.len() < 2 {
+                if matches!(state, State::Waiting { .. }) {
+                    current
+                } else {
+                    ctr.attempts
+                        .len()
+                        .checked_sub(2)
+                        .and_then(|i| ctr.attempts.get(i))
+                }
+            } else {
+                ctr.attempts
+                    .len()
+                    .checked_sub(2)
+                    .and_then(|i| ctr.attempts.get(i))
+            };
+            prev.and_then(|a| a.exit().map(|e| terminated(a, &e)))
+        };
+        ContainerView {
+            name,
+            image,
+            image_id: ctr.image_id.clone(),
+            container_id: current
+                .map(|a| format!("kubelite://{}", a.id))
+                .unwrap_or_default(),
+            ready: state.is_running(),
+            state,
+            last_state,
+            restart_count,
+        }
+    }
+
+    async fn write_status(&mut self) -> Result<(), AgentError> {
+        let inits = containers(&self.pod, "initContainers");
+        let initialized = inits.iter().all(|c| {
+            let v = self.view(c, true);
+            matches!(v.state, State::Terminated { exit_code: 0, .. }) || v.state.is_running()
+        });
+        self.write_status_with(initialized, false).await
+    }
+
+    async fn write_status_with(
+        &mut self,
+        initialized: bool,
+        failed_init: bool,
+    ) -> Result<(), AgentError> {
+        let inits: Vec<ContainerView> = containers(&self.pod, "initContainers")
+            .iter()
+            .map(|c| self.view(c, true))
+            .collect();
+        let apps_spec = containers(&self.pod, "containers");
+        let apps: Vec<ContainerView> = apps_spec.iter().map(|c| self.view(c, false)).collect();
+        let policy = self
+            .pod
+            .pointer("/spec/restartPolicy")
+            .and_then(Value::as_str)
+            .unwrap_or("Always");
+        let all_terminated = !apps.is_empty()
+            && apps
+                .iter()
+                .all(|c| matches!(c.state, State::Terminated { .. }));
+        let any_failed = apps
+            .iter()
+            .any(|c| matches!(c.state, State::Terminated { exit_code, .. } if exit_code != 0));
+        let phase = if failed_init {
+            "Failed"
+        } else if !initialized {
+            "Pending"
+        } else if all_terminated && (policy == "Never" || (policy == "OnFailure" && !any_failed)) {
+            if any_failed {
+                "Failed"
+            } else {
+                "Succeeded"
+            }
+        } else if apps.iter().any(|c| {
+            c.state.is_running()
+                || c.restart_count > 0
+                || matches!(c.state, State::Terminated { .. })
+        }) {
+            "Running"
+        } else {
+            "Pending"
+        };
+        let now = now();
+        let input = StatusInput {
+            pod: &self.pod,
+            phase,
+            init: &inits,
+            containers: &apps,
+            pod_ip: self.pod_ip(),
+            host_ip: super::node::internal_ip(),
+            start_time: self.start_time.clone(),
+            initialized,
+            reason: None,
+            message: None,
+            now: &now,
+        };
+        let new_status = status::pod_status(&input);
+        if self
+            .last_status
+            .as_ref()
+            .is_some_and(|s| status::same(s, &new_status))
+        {
+            return Ok(());
+        }
+        let pods = resource("", "v1", "pods")?;
+        let (ns, name) = pod_name(&self.pod);
+        let patch = json!({"status": new_status});
+        match self
+            .rt
+            .client
+            .merge_patch(pods, Some(&ns), &name, Some("status"), patch)
+            .await
+        {
+            Ok(p) => {
+                self.pod = p;
+                self.last_status = Some(new_status);
+                Ok(())
+            }
+            Err(e) if e.code == 404 => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+fn run_duration(a: &Attempt, exit: &shim::ExitInfo) -> Duration {
+    let parse = |s: &str| s.parse::<jiff::Timestamp>().ok();
+    match (parse(&a.started_at()), parse(&exit.finished_at)) {
+        (Some(s), Some(f)) => f.duration_since(s).try_into().unwrap_or_default(),
+        _ => Duration::ZERO,
+    }
+}
+
+/// What decides the pod's resolv.conf and hosts file.
+fn dns_config(pod: &Value) -> crate::network::DnsConfig {
+    let s = |p: &str| pod.pointer(p).and_then(Value::as_str).map(str::to_string);
+    let list = |p: &str| -> Vec<String> {
+        pod.pointer(p)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect()
+    };
+    let options = pod
+        .pointer("/spec/dnsConfig/options")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|o| {
+            Some((
+                o.get("name")?.as_str()?.to_string(),
+                o.get("value").and_then(Value::as_str).map(str::to_string),
+            ))
+        })
+        .collect();
+    crate::network::DnsConfig {
+        policy: crate::network::DnsPolicy::parse(s("/spec/dnsPolicy").as_deref())
+            .unwrap_or_default(),
+        host_network: pod
+            .pointer("/spec/hostNetwork")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
+        subdomain: s("/spec/subdomain"),
+        nameservers: list("/spec/dnsConfig/nameservers"),
+        searches: list("/spec/dnsConfig/searches"),
+        options,
+        ..Default::default()
+    }
+}
+
+fn bind_mount(src: &Path, dest: &str, ro: bool) -> oci_spec::runtime::Mount {
+    let mut opts = vec!["rbind".to_string(), "rprivate".to_string()];
+    if ro {
+        opts.push("ro".into());
+    }
+    let mut m = oci_spec::runtime::Mount::default();
+    m.set_destination(PathBuf::from(dest));
+    m.set_source(Some(src.to_path_buf()));
+    m.set_typ(Some("bind".into()));
+    m.set_options(Some(opts));
+    m
+}

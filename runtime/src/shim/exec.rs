@@ -1,0 +1,270 @@
+//! `kubelite shim-exec`: runs one process inside a running container (kubectl exec) from a
+//! short-lived single-threaded process, so the agent never calls libcontainer itself.
+//!
+//! The process is the container's own `process` from its bundle (user, capabilities, rlimits,
+//! no_new_privileges, apparmor — what Kubernetes exec inherits) with the requested args, env
+//! overrides, cwd and terminal. It is created with libcontainer's tenant builder, is our
+//! child, and we exit with its status (128 + N if killed by signal N). Without a tty it gets
+//! our own fds 0/1/2; with one, we receive the terminal's master over a console socket and
+//! relay our stdin to it and its output to our stdout.
+//!
+//! Exit codes of our own failures: 125 (the container cannot be used: not found, not
+//! running, bad request), 126 (libcontainer could not start the process, e.g. no such file).
+
+use std::ffi::OsString;
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use libcontainer::container::builder::ContainerBuilder;
+use libcontainer::container::{Container, ContainerStatus};
+use libcontainer::syscall::syscall::SyscallType;
+use nix::sys::wait::{waitpid, WaitStatus};
+use nix::unistd::Pid;
+
+use super::error_chain;
+use super::launch::ExecRequest;
+use super::status::pidfd_open;
+use super::sys::{self, ConsoleSocket, Outbox};
+
+const CONSOLE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The command the agent runs for an exec: `<exe> shim-exec --root <state_root> --id <id>
+/// [--env K=V]... [--cwd <dir>] [--tty] -- <args>...`. Spawn it with piped stdio (stdin too
+/// if the client sends input); its exit status is the process's.
+pub fn exec_command(
+    exe: &Path,
+    state_root: &Path,
+    id: &str,
+    args: &[String],
+    env: &[String],
+    cwd: Option<&str>,
+    tty: bool,
+) -> Command {
+    let mut cmd = Command::new(exe);
+    cmd.arg("shim-exec");
+    let mut root = OsString::from("--root=");
+    root.push(state_root);
+    cmd.arg(root).arg(format!("--id={id}"));
+    for e in env {
+        cmd.arg(format!("--env={e}"));
+    }
+    if let Some(cwd) = cwd {
+        cmd.arg(format!("--cwd={cwd}"));
+    }
+    if tty {
+        cmd.arg("--tty");
+    }
+    cmd.arg("--").args(args);
+    cmd
+}
+
+struct Failure {
+    code: i32,
+    message: String,
+}
+
+fn fail(code: i32) -> impl Fn(String) -> Failure {
+    move |message| Failure { code, message }
+}
+
+/// Entry point of `kubelite shim-exec`. Never returns. Call it before any other thread or
+/// async runtime exists in the process, with no tracing subscriber installed.
+pub fn run_exec(request: &ExecRequest) -> ! {
+    sys::set_sigpipe_default(false);
+    let code = match exec(request) {
+        Ok(code) => code,
+        Err(f) => {
+            eprintln!("kubelite shim-exec {}: {}", request.id, f.message);
+            f.code
+        }
+    };
+    std::process::exit(code)
+}
+
+fn exec(request: &ExecRequest) -> Result<i32, Failure> {
+    if request.args.is_empty() {
+        return Err(fail(125)("no command given".into()));
+    }
+    if let Some(cwd) = &request.cwd {
+        if !cwd.starts_with('/') {
+            return Err(fail(125)(format!("cwd {cwd:?} is not absolute")));
+        }
+    }
+    let mut container = Container::load(request.state_root.join(&request.id))
+        .map_err(|e| fail(125)(format!("container not found: {e}")))?;
+    container
+        .refresh_status()
+        .map_err(|e| fail(125)(format!("container status: {e}")))?;
+    if container.status() != ContainerStatus::Running {
+        return Err(fail(125)(format!(
+            "container is {:?}, not running",
+            container.status()
+        )));
+    }
+    let process_file = write_process(request, &container).map_err(fail(125))?;
+
+    let mut builder = ContainerBuilder::new(request.id.clone(), SyscallType::default())
+        .with_root_path(&request.state_root)
+        .map_err(|e| fail(125)(e.to_string()))?;
+    let mut console = None;
+    if request.tty {
+        let socket =
+            ConsoleSocket::bind(&request.state_root).map_err(|e| fail(125)(e.to_string()))?;
+        builder = builder.with_console_socket(Some(socket.path()));
+        console = Some(socket);
+    } else {
+        let dup = |fd| sys::dup_above_stdio(fd).map_err(|e| fail(125)(format!("dup fd {fd}: {e}")));
+        builder = builder
+            .with_stdin(dup(0)?)
+            .with_stdout(dup(1)?)
+            .with_stderr(dup(2)?);
+    }
+    sys::set_sigpipe_default(true);
+    let built = builder
+        .as_tenant()
+        .with_process(Some(&process_file))
+        .with_detach(request.tty)
+        .build();
+    sys::set_sigpipe_default(false);
+    let _ = std::fs::remove_file(&process_file);
+    let pid = built.map_err(|e| fail(126)(error_chain(&e)))?;
+
+    let status = match console {
+        Some(socket) => {
+            let master = socket.receive(CONSOLE_TIMEOUT);
+            match master {
+                Ok(master) => relay(master, pid.as_raw()),
+                Err(e) => {
+                    let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+                    let _ = wait(pid);
+                    return Err(fail(126)(format!("exec terminal: {e}")));
+                }
+            }
+        }
+        None => wait(pid),
+    }
+    .map_err(|e| fail(125)(format!("wait for {pid}: {e}")))?;
+    Ok(match status {
+        WaitStatus::Exited(_, code) => code,
+        WaitStatus::Signaled(_, sig, _) => 128 + sig as i32,
+        _ => 255,
+    })
+}
+
+/// The container's process spec with this request's changes, as a temporary process.json
+/// next to libcontainer's state (removed after the build).
+fn write_process(request: &ExecRequest, container: &Container) -> Result<PathBuf, String> {
+    let config = container.bundle().join("config.json");
+    let spec = oci_spec::runtime::Spec::load(&config)
+        .map_err(|e| format!("load {}: {e}", config.display()))?;
+    let mut process = spec
+        .process()
+        .clone()
+        .ok_or_else(|| format!("{} has no process", config.display()))?;
+    process.set_args(Some(request.args.clone()));
+    let mut env: Vec<String> = process.env().clone().unwrap_or_default();
+    for entry in &request.env {
+        let key = entry.split('=').next().unwrap_or(entry);
+        env.retain(|e| e.split('=').next() != Some(key));
+        env.push(entry.clone());
+    }
+    process.set_env(Some(env));
+    if let Some(cwd) = &request.cwd {
+        process.set_cwd(PathBuf::from(cwd));
+    }
+    process.set_terminal(Some(request.tty));
+    process.set_console_size(None);
+    let path = request
+        .state_root
+        .join(format!(".exec-{}-{}.json", request.id, std::process::id()));
+    let json = serde_json::to_vec(&process).map_err(|e| e.to_string())?;
+    std::fs::write(&path, json).map_err(|e| format!("write {}: {e}", path.display()))?;
+    Ok(path)
+}
+
+fn wait(pid: Pid) -> nix::Result<WaitStatus> {
+    loop {
+        match waitpid(pid, None) {
+            Err(nix::errno::Errno::EINTR) => continue,
+            other => return other,
+        }
+    }
+}
+
+/// Relays stdin → terminal and terminal → stdout until the process exits; returns its status.
+fn relay(master: OwnedFd, pid: i32) -> nix::Result<WaitStatus> {
+    let pidfd = pidfd_open(pid)
+        .map_err(|e| nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))?;
+    let _ = sys::set_nonblocking(master.as_raw_fd(), true);
+    let mut buf = vec![0u8; 32 * 1024];
+    let mut outbox = Outbox::default();
+    let mut stdin_open = true;
+    let mut master_open = true;
+    let mut stdout_ok = true;
+    let to_stdout = |data: &[u8], ok: &mut bool| {
+        if *ok && sys::write_all_fd(1, data).is_err() {
+            *ok = false;
+        }
+    };
+    loop {
+        let mut fds = vec![sys::pollfd(pidfd.as_raw_fd(), libc::POLLIN)];
+        let master_slot = master_open.then(|| {
+            let mut events = libc::POLLIN;
+            if !outbox.is_empty() {
+                events |= libc::POLLOUT;
+            }
+            fds.push(sys::pollfd(master.as_raw_fd(), events));
+            fds.len() - 1
+        });
+        let stdin_slot = (stdin_open && master_open && outbox.is_empty()).then(|| {
+            fds.push(sys::pollfd(0, libc::POLLIN));
+            fds.len() - 1
+        });
+        if let Err(e) = sys::poll(&mut fds, None) {
+            eprintln!("kubelite shim-exec: poll: {e}");
+            break;
+        }
+        if let Some(slot) = master_slot {
+            let revents = fds[slot].revents;
+            if revents & libc::POLLOUT != 0 && outbox.flush(master.as_raw_fd()).is_err() {
+                master_open = false;
+            }
+            if revents & (libc::POLLIN | libc::POLLHUP | libc::POLLERR) != 0 {
+                match sys::read_fd(master.as_raw_fd(), &mut buf) {
+                    Ok(0) => master_open = false,
+                    Ok(n) => to_stdout(&buf[..n], &mut stdout_ok),
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    Err(_) => master_open = false,
+                }
+            }
+        }
+        if let Some(slot) = stdin_slot {
+            if fds[slot].revents != 0 {
+                match sys::read_fd(0, &mut buf) {
+                    Ok(n) if n > 0 => {
+                        outbox.push(&buf[..n]);
+                        if outbox.flush(master.as_raw_fd()).is_err() {
+                            master_open = false;
+                        }
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    _ => stdin_open = false,
+                }
+            }
+        }
+        if fds[0].revents != 0 {
+            break;
+        }
+    }
+    // The process is gone: what it wrote is still buffered in the terminal.
+    while master_open {
+        match sys::read_fd(master.as_raw_fd(), &mut buf) {
+            Ok(n) if n > 0 => to_stdout(&buf[..n], &mut stdout_ok),
+            _ => master_open = false,
+        }
+    }
+    wait(Pid::from_raw(pid))
+}
