@@ -14,8 +14,8 @@ use std::time::{Duration, Instant};
 #[derive(Args, Debug, Clone)]
 pub struct BenchArgs {
     /// Pods created in the create benchmark.
-    #[arg(long, default_value_t = 2000)]
-    pub pods: usize,
+    #[arg(long = "create-pods", default_value_t = 2000)]
+    pub create_pods: usize,
     /// Concurrent clients for creates.
     #[arg(long, default_value_t = 8)]
     pub clients: usize,
@@ -28,6 +28,15 @@ pub struct BenchArgs {
     /// Events sent to the watchers.
     #[arg(long, default_value_t = 20)]
     pub watch_events: usize,
+    /// Run the pod lifecycle benchmark instead (node agent; root; needs an image archive).
+    #[arg(long)]
+    pub pods: bool,
+    /// Image archive (busybox) for `--pods`.
+    #[arg(long, default_value = "testdata/images/out/busybox-oci.tar")]
+    pub image_archive: std::path::PathBuf,
+    /// Pods per phase of `--pods`.
+    #[arg(long, default_value_t = 100)]
+    pub pod_count: usize,
 }
 
 struct ServerProcess {
@@ -78,6 +87,10 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
+    if args.pods {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        return rt.block_on(crate::bench_pods::run(&args.image_archive, args.pod_count));
+    }
     rt.block_on(bench(args))
 }
 
@@ -157,7 +170,7 @@ async fn bench(args: BenchArgs) -> anyhow::Result<()> {
     }
 
     // Creates.
-    let per_client = args.pods.div_ceil(args.clients.max(1));
+    let per_client = args.create_pods.div_ceil(args.clients.max(1));
     let t0 = Instant::now();
     let mut tasks = Vec::new();
     for w in 0..args.clients {

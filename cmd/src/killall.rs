@@ -24,8 +24,16 @@ pub struct KillallArgs {
 fn attempt_dirs(pods: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     for pod in std::fs::read_dir(pods).into_iter().flatten().flatten() {
-        for ctr in std::fs::read_dir(pod.path().join("containers")).into_iter().flatten().flatten() {
-            for attempt in std::fs::read_dir(ctr.path()).into_iter().flatten().flatten() {
+        for ctr in std::fs::read_dir(pod.path().join("containers"))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            for attempt in std::fs::read_dir(ctr.path())
+                .into_iter()
+                .flatten()
+                .flatten()
+            {
                 out.push(attempt.path());
             }
         }
@@ -61,11 +69,16 @@ pub fn run(args: KillallArgs) -> anyhow::Result<()> {
             eprintln!("{}: {e}", pod.path().display());
         }
     }
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     rt.block_on(async {
         let net = Network::new(NetworkConfig {
             bridge: args.bridge.clone(),
-            pod_cidr: args.pod_cidr.parse().with_context(|| format!("--pod-cidr {}", args.pod_cidr))?,
+            pod_cidr: args
+                .pod_cidr
+                .parse()
+                .with_context(|| format!("--pod-cidr {}", args.pod_cidr))?,
             state_dir: args.data_dir.join("agent/network"),
             run_dir: args.run_dir.clone(),
             masquerade: true,

@@ -2,6 +2,7 @@
 //! `kubelite server` runs the control plane (and, from issue #3, the node agent).
 
 mod bench;
+mod bench_pods;
 mod image;
 mod killall;
 mod server;

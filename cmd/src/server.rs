@@ -119,9 +119,12 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
             running.state.writer.clone(),
             "kubelet",
         );
-        kubelite_runtime::agent::start(cfg, client)
-            .await
-            .context("starting the node agent")?;
+        let state = running.state.clone();
+        kubelite_runtime::agent::start(cfg, client, move |node| {
+            let _ = state.node.set(node);
+        })
+        .await
+        .context("starting the node agent")?;
         tracing::info!(
             elapsed_ms = started.elapsed().as_millis() as u64,
             "node agent started"

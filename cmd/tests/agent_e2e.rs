@@ -11,11 +11,15 @@ const START: Duration = Duration::from_secs(60);
 
 fn pod_json(c: &Cluster, name: &str) -> Option<Value> {
     let out = c.kubectl(&["get", "pod", name, "-o", "json"]);
-    out.status.success().then(|| json(&String::from_utf8_lossy(&out.stdout)))
+    out.status
+        .success()
+        .then(|| json(&String::from_utf8_lossy(&out.stdout)))
 }
 
 fn wait_phase(c: &Cluster, name: &str, phase: &str) -> Value {
-    poll(&format!("pod {name} {phase}"), START, || pod_json(c, name).filter(|p| p["status"]["phase"] == phase))
+    poll(&format!("pod {name} {phase}"), START, || {
+        pod_json(c, name).filter(|p| p["status"]["phase"] == phase)
+    })
 }
 
 fn container_status<'a>(pod: &'a Value, name: &str) -> &'a Value {
@@ -42,9 +46,13 @@ spec:
 "#);
     let web = wait_phase(&c, "web", "Running");
     let ip = web["status"]["podIP"].as_str().expect("podIP").to_string();
-    assert!(container_status(&web, "httpd")["state"]["running"].is_object(), "{web}");
+    assert!(
+        container_status(&web, "httpd")["state"]["running"].is_object(),
+        "{web}"
+    );
     assert_eq!(web["status"]["podIPs"][0]["ip"], ip.as_str());
-    let client = format!(r#"
+    let client = format!(
+        r#"
 apiVersion: v1
 kind: Pod
 metadata: {{name: client}}
@@ -55,14 +63,18 @@ spec:
     image: busybox
     command: ["sh", "-c", "for i in 1 2 3 4 5 6 7 8 9 10; do wget -qO- http://$(WEB_IP):8080/ | grep -q hello-from-web && exit 0; sleep 0.5; done; exit 1"]
     env: [{{name: WEB_IP, value: "{ip}"}}]
-"#);
+"#
+    );
     c.ok_stdin(&["apply", "-f", "-"], &client);
     let done = wait_phase(&c, "client", "Succeeded");
     let cs = container_status(&done, "c");
     assert_eq!(cs["state"]["terminated"]["exitCode"], 0, "{done}");
     assert_eq!(cs["state"]["terminated"]["reason"], "Completed");
     let table = c.ok(&["get", "pods"]);
-    assert!(table.contains("Completed") && table.contains("Running"), "{table}");
+    assert!(
+        table.contains("Completed") && table.contains("Running"),
+        "{table}"
+    );
     c.ok(&["delete", "pod", "--all", "--grace-period=0", "--force"]);
 }
 
@@ -94,9 +106,14 @@ spec:
     command: ["sh", "-c", "until wget -qO- http://localhost:8080/ | grep -q fresh; do sleep 0.2; done; wget -qO- http://localhost:8080/ | grep -q first"]
 "#);
     let pod = poll("checker finished", START, || {
-        pod_json(&c, "duo").filter(|p| container_status(p, "checker")["state"]["terminated"].is_object())
+        pod_json(&c, "duo")
+            .filter(|p| container_status(p, "checker")["state"]["terminated"].is_object())
     });
-    assert_eq!(container_status(&pod, "checker")["state"]["terminated"]["exitCode"], 0, "{pod}");
+    assert_eq!(
+        container_status(&pod, "checker")["state"]["terminated"]["exitCode"],
+        0,
+        "{pod}"
+    );
     let init = &pod["status"]["initContainerStatuses"][0];
     assert_eq!(init["state"]["terminated"]["reason"], "Completed", "{pod}");
     c.ok(&["delete", "pod", "duo", "--grace-period=0", "--force"]);
@@ -105,7 +122,9 @@ spec:
 #[test]
 fn restart_policies_and_restart_counts() {
     let c = Cluster::start_with_agent(&[]);
-    c.ok_stdin(&["apply", "-f", "-"], r#"
+    c.ok_stdin(
+        &["apply", "-f", "-"],
+        r#"
 apiVersion: v1
 kind: Pod
 metadata: {name: always}
@@ -126,17 +145,26 @@ metadata: {name: onfailure}
 spec:
   restartPolicy: OnFailure
   containers: [{name: c, image: busybox, command: ["sh", "-c", "exit 0"]}]
-"#);
+"#,
+    );
     let never = wait_phase(&c, "never", "Failed");
     let cs = container_status(&never, "c");
-    assert_eq!((cs["restartCount"].as_i64(), cs["state"]["terminated"]["exitCode"].as_i64()), (Some(0), Some(3)), "{never}");
+    assert_eq!(
+        (
+            cs["restartCount"].as_i64(),
+            cs["state"]["terminated"]["exitCode"].as_i64()
+        ),
+        (Some(0), Some(3)),
+        "{never}"
+    );
     assert_eq!(cs["state"]["terminated"]["reason"], "Error");
     let ok = wait_phase(&c, "onfailure", "Succeeded");
     assert_eq!(container_status(&ok, "c")["restartCount"], 0);
     let always = poll("always restarted and backing off", START, || {
         pod_json(&c, "always").filter(|p| {
             let cs = container_status(p, "c");
-            cs["restartCount"].as_i64().unwrap_or(0) >= 1 && cs["state"]["waiting"]["reason"] == "CrashLoopBackOff"
+            cs["restartCount"].as_i64().unwrap_or(0) >= 1
+                && cs["state"]["waiting"]["reason"] == "CrashLoopBackOff"
         })
     });
     let cs = container_status(&always, "c");
@@ -151,65 +179,100 @@ spec:
 fn graceful_deletion_waits_for_the_grace_period_then_kills() {
     let c = Cluster::start_with_agent(&[]);
     // `sleep` as PID 1 ignores TERM: only the KILL after the grace period ends it.
-    c.ok_stdin(&["apply", "-f", "-"], r#"
+    c.ok_stdin(
+        &["apply", "-f", "-"],
+        r#"
 apiVersion: v1
 kind: Pod
 metadata: {name: stubborn}
 spec:
   terminationGracePeriodSeconds: 3
   containers: [{name: c, image: busybox, command: ["sleep", "3600"]}]
-"#);
+"#,
+    );
     wait_phase(&c, "stubborn", "Running");
     c.ok(&["delete", "pod", "stubborn", "--wait=false"]);
     let pending = pod_json(&c, "stubborn").expect("still there right after the delete");
     assert!(pending["metadata"]["deletionTimestamp"].is_string());
     assert_eq!(pending["metadata"]["deletionGracePeriodSeconds"], 3);
-    poll("pod gone after its grace period", START, || pod_json(&c, "stubborn").is_none().then_some(()));
-    let events = c.ok(&["get", "events", "--field-selector", "involvedObject.name=stubborn"]);
+    poll("pod gone after its grace period", START, || {
+        pod_json(&c, "stubborn").is_none().then_some(())
+    });
+    let events = c.ok(&[
+        "get",
+        "events",
+        "--field-selector",
+        "involvedObject.name=stubborn",
+    ]);
     assert!(events.contains("Killing"), "{events}");
     // Force deletion removes the object at once; the agent kills what remains.
-    c.ok_stdin(&["apply", "-f", "-"], r#"
+    c.ok_stdin(
+        &["apply", "-f", "-"],
+        r#"
 apiVersion: v1
 kind: Pod
 metadata: {name: forced}
 spec:
   containers: [{name: c, image: busybox, command: ["sleep", "3600"]}]
-"#);
+"#,
+    );
     wait_phase(&c, "forced", "Running");
     let out = c.kubectl(&["delete", "pod", "forced", "--grace-period=0", "--force"]);
     assert!(out.status.success());
     assert!(pod_json(&c, "forced").is_none());
     let pods_dir = c.data_dir().join("agent/pods");
     poll("forced pod cleaned up on the node", START, || {
-        std::fs::read_dir(&pods_dir).map(|d| d.count() == 0).unwrap_or(true).then_some(())
+        std::fs::read_dir(&pods_dir)
+            .map(|d| d.count() == 0)
+            .unwrap_or(true)
+            .then_some(())
     });
 }
 
 #[test]
 fn missing_image_reports_err_image_pull() {
     let c = Cluster::start_with_agent(&[]);
-    c.ok_stdin(&["apply", "-f", "-"], r#"
+    c.ok_stdin(
+        &["apply", "-f", "-"],
+        r#"
 apiVersion: v1
 kind: Pod
 metadata: {name: noimage}
 spec:
   containers: [{name: c, image: example.invalid/nothing:1.0}]
-"#);
+"#,
+    );
     let p = poll("ErrImagePull", START, || {
         pod_json(&c, "noimage").filter(|p| {
-            matches!(container_status(p, "c")["state"]["waiting"]["reason"].as_str(), Some("ErrImagePull" | "ImagePullBackOff"))
+            matches!(
+                container_status(p, "c")["state"]["waiting"]["reason"].as_str(),
+                Some("ErrImagePull" | "ImagePullBackOff")
+            )
         })
     });
-    assert!(container_status(&p, "c")["state"]["waiting"]["message"].as_str().unwrap_or("").contains("example.invalid/nothing:1.0"));
-    let events = c.ok(&["get", "events", "--field-selector", "involvedObject.name=noimage"]);
-    assert!(events.contains("Failed") && events.contains("example.invalid/nothing:1.0"), "{events}");
+    assert!(container_status(&p, "c")["state"]["waiting"]["message"]
+        .as_str()
+        .unwrap_or("")
+        .contains("example.invalid/nothing:1.0"));
+    let events = c.ok(&[
+        "get",
+        "events",
+        "--field-selector",
+        "involvedObject.name=noimage",
+    ]);
+    assert!(
+        events.contains("Failed") && events.contains("example.invalid/nothing:1.0"),
+        "{events}"
+    );
     c.ok(&["delete", "pod", "noimage", "--grace-period=0", "--force"]);
 }
 
 #[test]
 fn pods_keep_running_across_a_kill_9_of_kubelite() {
     let mut c = Cluster::start_with_agent(&[]);
-    c.ok_stdin(&["apply", "-f", "-"], r#"
+    c.ok_stdin(
+        &["apply", "-f", "-"],
+        r#"
 apiVersion: v1
 kind: Pod
 metadata: {name: survivor}
@@ -222,7 +285,8 @@ metadata: {name: finisher}
 spec:
   restartPolicy: Never
   containers: [{name: c, image: busybox, command: ["sh", "-c", "exit 7"]}]
-"#);
+"#,
+    );
     let before = wait_phase(&c, "survivor", "Running");
     wait_phase(&c, "finisher", "Failed");
     let id = container_status(&before, "c")["containerID"].clone();
@@ -235,8 +299,72 @@ spec:
     assert_eq!(cs["containerID"], id, "{after}");
     assert_eq!(cs["restartCount"], 0);
     let fin = pod_json(&c, "finisher").expect("finisher");
-    assert_eq!(container_status(&fin, "c")["state"]["terminated"]["exitCode"], 7);
+    assert_eq!(
+        container_status(&fin, "c")["state"]["terminated"]["exitCode"],
+        7
+    );
     // The re-adopted pod can still be deleted gracefully.
     c.ok(&["delete", "pod", "survivor", "--grace-period=1"]);
     assert!(pod_json(&c, "survivor").is_none());
+}
+
+#[test]
+fn probes_drive_readiness_and_liveness_restarts() {
+    let c = Cluster::start_with_agent(&[]);
+    c.ok_stdin(&["apply", "-f", "-"], r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: probed}
+spec:
+  containers:
+  - name: web
+    image: busybox
+    command: ["sh", "-c", "mkdir -p /www; (sleep 1; echo ok > /www/index.html) & exec httpd -f -p 8080 -h /www"]
+    readinessProbe:
+      httpGet: {path: /index.html, port: 8080}
+      periodSeconds: 1
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: unhealthy}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers:
+  - name: c
+    image: busybox
+    command: ["sh", "-c", "trap 'exit 0' TERM; while true; do sleep 0.1; done"]
+    livenessProbe:
+      exec: {command: ["cat", "/nonexistent"]}
+      periodSeconds: 1
+      failureThreshold: 1
+"#);
+    let ready = poll("readiness probe makes the pod Ready", START, || {
+        pod_json(&c, "probed").filter(|p| {
+            p["status"]["conditions"].as_array().is_some_and(|cs| {
+                cs.iter()
+                    .any(|x| x["type"] == "Ready" && x["status"] == "True")
+            })
+        })
+    });
+    assert_eq!(container_status(&ready, "web")["ready"], true);
+    let restarted = poll("liveness failure restarts the container", START, || {
+        pod_json(&c, "unhealthy").filter(|p| {
+            container_status(p, "c")["restartCount"]
+                .as_i64()
+                .unwrap_or(0)
+                >= 1
+        })
+    });
+    assert_eq!(restarted["status"]["phase"], "Running");
+    let events = c.ok(&[
+        "get",
+        "events",
+        "--field-selector",
+        "involvedObject.name=unhealthy",
+    ]);
+    assert!(
+        events.contains("Unhealthy") && events.contains("Liveness probe failed"),
+        "{events}"
+    );
+    c.ok(&["delete", "pod", "--all", "--grace-period=0", "--force"]);
 }

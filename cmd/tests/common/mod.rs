@@ -61,7 +61,8 @@ impl Cluster {
         // The agent imports archives from <data-dir>/images at start.
         let images = dir.path().join("images");
         std::fs::create_dir_all(&images).expect("images dir");
-        std::fs::copy(busybox_archive(), images.join("busybox-oci.tar")).expect("copy busybox image");
+        std::fs::copy(busybox_archive(), images.join("busybox-oci.tar"))
+            .expect("copy busybox image");
         let n = port as u32;
         let mut flags = vec![
             "--run-dir".to_string(),
@@ -253,14 +254,20 @@ impl Drop for Cluster {
         if self.is_agent() {
             // Containers outlive the server (their helpers are detached): stop them and remove
             // the pod network, as `kubelite killall` does for users.
-            let mut args: Vec<String> = vec!["killall".into(), "--data-dir".into(), self.dir.path().display().to_string()];
+            let mut args: Vec<String> = vec![
+                "killall".into(),
+                "--data-dir".into(),
+                self.dir.path().display().to_string(),
+            ];
             for flag in ["--run-dir", "--bridge", "--pod-cidr"] {
                 if let Some(i) = self.extra.iter().position(|a| a == flag) {
                     args.push(flag.into());
                     args.push(self.extra[i + 1].clone());
                 }
             }
-            let _ = Command::new(env!("CARGO_BIN_EXE_kubelite")).args(&args).status();
+            let _ = Command::new(env!("CARGO_BIN_EXE_kubelite"))
+                .args(&args)
+                .status();
         }
     }
 }
@@ -269,7 +276,11 @@ impl Drop for Cluster {
 pub fn busybox_archive() -> PathBuf {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/images");
     let out = root.join("out/busybox-oci.tar");
-    let status = Command::new("bash").arg(root.join("build-busybox.sh")).stdout(Stdio::null()).status().expect("run build-busybox.sh");
+    let status = Command::new("bash")
+        .arg(root.join("build-busybox.sh"))
+        .stdout(Stdio::null())
+        .status()
+        .expect("run build-busybox.sh");
     assert!(status.success(), "testdata/images/build-busybox.sh failed");
     out
 }

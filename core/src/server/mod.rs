@@ -7,6 +7,7 @@ pub mod body;
 pub mod certs;
 pub mod client;
 pub mod gc;
+pub mod node_streams;
 pub mod objects;
 pub mod query;
 pub mod read;
@@ -64,6 +65,8 @@ pub struct ApiServer {
     pub address: String,
     /// The cluster CA, published in every namespace as `kube-root-ca.crt`.
     pub ca_pem: String,
+    /// The node agent of this process, once it registered (pod logs and other streams).
+    pub node: std::sync::OnceLock<Arc<dyn node_streams::NodeStreams>>,
     ready: AtomicBool,
 }
 
@@ -269,6 +272,7 @@ pub async fn start(
         auth: auth::Authenticator::new(creds.admin_token.clone()),
         address: format!("{host}:{}", local_addr.port()),
         ca_pem: creds.ca_pem.clone(),
+        node: std::sync::OnceLock::new(),
         ready: AtomicBool::new(false),
     });
     let serving = state.clone();

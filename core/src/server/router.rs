@@ -360,6 +360,9 @@ async fn resource_route(
             .await?;
             Ok(body::json(code, &v))
         }
+        (Verb::Get, Some("log")) if r.plural == "pods" => {
+            super::node_streams::pod_log(server, ns.unwrap_or("default"), name, q).await
+        }
         (Verb::Get, Some("log")) | (Verb::Connect, _) => {
             Err(subresources::not_yet(sub.unwrap_or("")))
         }

@@ -4,15 +4,20 @@
 
 mod binder;
 mod env;
+mod hooks;
+mod logs;
 mod node;
 mod pods;
+mod probes;
 mod status;
 mod worker;
 
 use ipnet::Ipv4Net;
 use kubelite_core::server::client::LocalClient;
+use kubelite_core::server::node_streams::NodeStreams;
 use kubelite_core::server::status::ApiError;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// Errors of the agent.
 #[derive(Debug, thiserror::Error)]
@@ -58,14 +63,20 @@ pub struct AgentConfig {
     pub bind_unscheduled: bool,
 }
 
-/// Starts the agent's tasks. Returns once the node is registered.
-pub async fn start(cfg: AgentConfig, client: LocalClient) -> Result<(), AgentError> {
+/// Starts the agent's tasks. Returns once the node is registered. `register` receives what
+/// the agent serves through the API server (pod logs).
+pub async fn start(
+    cfg: AgentConfig,
+    client: LocalClient,
+    register: impl FnOnce(Arc<dyn NodeStreams>),
+) -> Result<(), AgentError> {
     for d in [&cfg.data_dir, &cfg.run_dir] {
         std::fs::create_dir_all(d).map_err(|source| AgentError::Io {
             path: d.clone(),
             source,
         })?;
     }
+    register(Arc::new(logs::NodeLogs::new(&cfg)));
     node::register(&client, &cfg).await?;
     node::renew_lease(&client, &cfg).await?;
     tokio::spawn(node::heartbeat(client.clone(), cfg.clone()));

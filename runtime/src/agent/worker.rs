@@ -5,6 +5,10 @@
 //! cleans up, and writes the pod status only when it changed.
 
 use super::env::{self, EnvSources};
+use super::hooks;
+use super::probes::{
+    self, ContainerProbes, ExecTarget, ProbeContext, ProbeKind, ProbeResult, Verdict,
+};
 use super::status::{self, ContainerView, State, StatusInput};
 use super::{AgentConfig, AgentError};
 use crate::images::ImageStore;
@@ -116,6 +120,10 @@ struct Ctr {
     not_before: Option<Instant>,
     image_id: String,
     signaled: Option<Instant>,
+    /// Probes of the current attempt.
+    probes: Option<ContainerProbes>,
+    /// When a container being stopped (failed liveness/startup) gets KILL.
+    kill_deadline: Option<Instant>,
 }
 
 impl Ctr {
@@ -143,7 +151,11 @@ struct PodWorker {
     terminating_since: Option<Instant>,
     last_status: Option<Value>,
     sources: (HashMap<String, Value>, HashMap<String, Value>),
+    probe_tx: mpsc::UnboundedSender<ProbeMsg>,
 }
+
+/// A probe result for (container, attempt id).
+type ProbeMsg = (String, String, ProbeKind, ProbeResult);
 
 fn name_of(c: &Value) -> String {
     c.get("name")
@@ -187,6 +199,7 @@ pub async fn run(
     done: mpsc::UnboundedSender<String>,
 ) {
     let pod = rx.borrow_and_update().clone();
+    let (probe_tx, mut probe_rx) = mpsc::unbounded_channel::<ProbeMsg>();
     let mut w = PodWorker {
         etc_dir: rt.pod_dir(&uid).join("etc"),
         rt,
@@ -199,6 +212,7 @@ pub async fn run(
         terminating_since: None,
         last_status: None,
         sources: Default::default(),
+        probe_tx,
     };
     w.recover();
     let mut gone = pod.is_none();
@@ -212,6 +226,7 @@ pub async fn run(
             Ok(None) => break,
             Ok(Some(wait)) => {
                 tokio::select! {
+                    Some(msg) = probe_rx.recv() => w.on_probe(msg).await,
                     changed = rx.changed() => {
                         if changed.is_err() { gone = true; continue; }
                         match rx.borrow_and_update().clone() {
@@ -306,6 +321,162 @@ impl PodWorker {
             "reportingComponent": "kubelet", "reportingInstance": self.rt.cfg.node_name});
         if let Err(e) = self.rt.client.create(events, Some(&ns), ev).await {
             tracing::debug!(error = %e, "recording event");
+        }
+    }
+
+    fn probe_context(&self, container: &Value, attempt_id: &str) -> ProbeContext {
+        ProbeContext {
+            pod_ip: self.pod_ip().and_then(|ip| ip.parse().ok()),
+            host_ip: super::node::internal_ip().and_then(|ip| ip.parse().ok()),
+            exec: ExecTarget {
+                exe: self.rt.cfg.exe.clone(),
+                state_root: self.rt.state_root(),
+                container_id: attempt_id.to_string(),
+            },
+            container: container.clone(),
+            pod: probes::pod_desc(&self.pod),
+        }
+    }
+
+    fn spec_of(&self, name: &str) -> Option<(Value, bool)> {
+        for (field, init) in [("containers", false), ("initContainers", true)] {
+            if let Some(c) = containers(&self.pod, field)
+                .into_iter()
+                .find(|c| name_of(c) == name)
+            {
+                return Some((c, init));
+            }
+        }
+        None
+    }
+
+    /// Starts the probes that are due, each as a task reporting back on the channel.
+    fn run_due_probes(&mut self) {
+        let now_i = Instant::now();
+        let names: Vec<String> = self.ctrs.keys().cloned().collect();
+        for name in names {
+            let Some((spec, _)) = self.spec_of(&name) else {
+                continue;
+            };
+            let Some(ctr) = self.ctrs.get_mut(&name) else {
+                continue;
+            };
+            if !ctr.running() || ctr.kill_deadline.is_some() {
+                continue;
+            }
+            let Some(id) = ctr.current().map(|a| a.id.clone()) else {
+                continue;
+            };
+            let due = ctr
+                .probes
+                .as_mut()
+                .map(|p| p.take_due(now_i))
+                .unwrap_or_default();
+            if due.is_empty() {
+                continue;
+            }
+            let ctx = self.probe_context(&spec, &id);
+            for (kind, probe) in due {
+                let tx = self.probe_tx.clone();
+                let ctx = ctx.clone();
+                let name = name.clone();
+                let id = id.clone();
+                tokio::spawn(async move {
+                    let r = probes::run_probe(&probe, &ctx).await;
+                    let _ = tx.send((name, id, kind, r));
+                });
+            }
+        }
+    }
+
+    /// Applies one probe result: events, readiness, and stopping a container that failed its
+    /// liveness or startup probe (it is then restarted per the restart policy).
+    async fn on_probe(&mut self, (name, id, kind, result): ProbeMsg) {
+        let field = self.spec_of(&name).map(|(_, init)| {
+            format!(
+                "spec.{}{{{name}}}",
+                if init { "initContainers" } else { "containers" }
+            )
+        });
+        let current = self
+            .ctrs
+            .get(&name)
+            .and_then(|c| c.current())
+            .is_some_and(|a| a.id == id);
+        if !current {
+            return;
+        }
+        if let Some(ev) = kind.event(&result) {
+            self.event(ev.event_type, ev.reason, &ev.message, field.as_deref())
+                .await;
+        }
+        let verdict = self
+            .ctrs
+            .get_mut(&name)
+            .and_then(|c| c.probes.as_mut())
+            .and_then(|p| p.record(kind, &result, Instant::now()));
+        if let (Some(Verdict::Unhealthy(_)), ProbeKind::Liveness | ProbeKind::Startup) =
+            (&verdict, kind)
+        {
+            let grace = self
+                .ctrs
+                .get(&name)
+                .and_then(|c| c.probes.as_ref())
+                .and_then(|p| p.get(kind))
+                .and_then(|t| t.termination_grace_period_seconds())
+                .or_else(|| {
+                    self.pod
+                        .pointer("/spec/terminationGracePeriodSeconds")
+                        .and_then(Value::as_i64)
+                })
+                .unwrap_or(30)
+                .max(0) as u64;
+            let policy = self
+                .spec_of(&name)
+                .map(|(c, init)| self.restart_policy(&c, init))
+                .unwrap_or_default();
+            let msg = kind.kill_message(&name, policy != "Never");
+            self.event("Normal", "Killing", &msg, field.as_deref())
+                .await;
+            self.stop_container(&name, grace).await;
+        }
+        if verdict.is_some() {
+            if let Err(e) = self.write_status().await {
+                tracing::debug!(error = %e, "status after probe");
+            }
+        }
+    }
+
+    /// preStop, then TERM; KILL follows when the grace period has passed (see `sync`).
+    async fn stop_container(&mut self, name: &str, grace: u64) {
+        let started = Instant::now();
+        if let Some((spec, _)) = self.spec_of(name) {
+            if let (Some(h), Some(id)) = (
+                spec.pointer("/lifecycle/preStop"),
+                self.ctrs
+                    .get(name)
+                    .and_then(|c| c.current())
+                    .map(|a| a.id.clone()),
+            ) {
+                let ctx = self.probe_context(&spec, &id);
+                if let Err(e) = hooks::run_hook(h, &ctx, Duration::from_secs(grace)).await {
+                    if !e.timed_out {
+                        self.event("Warning", "FailedPreStopHook", "PreStopHook failed", None)
+                            .await;
+                    }
+                    tracing::debug!(container = name, error = %e, "preStop hook");
+                }
+            }
+        }
+        let left = Duration::from_secs(grace)
+            .saturating_sub(started.elapsed())
+            .max(Duration::from_secs(2).min(Duration::from_secs(grace)));
+        if let Some(ctr) = self.ctrs.get_mut(name) {
+            if let Some(p) = ctr.current().and_then(Attempt::process) {
+                let _ = shim::signal(p, nix::sys::signal::Signal::SIGTERM);
+            }
+            ctr.signaled = Some(Instant::now());
+            ctr.kill_deadline = Some(Instant::now() + left);
         }
     }
 
@@ -577,6 +748,7 @@ impl PodWorker {
 
         let sb = self.sandbox.clone();
         let pod = self.pod.clone();
+        let container_spec = container;
         let container = container.clone();
         let exe = self.rt.cfg.exe.clone();
         let state_root = self.rt.state_root();
@@ -668,6 +840,35 @@ impl PodWorker {
                     Some(&field_path),
                 )
                 .await;
+                if let Some(ctr) = self.ctrs.get_mut(&name) {
+                    ctr.probes = Some(ContainerProbes::new(container_spec, Instant::now()));
+                    ctr.kill_deadline = None;
+                }
+                if let Some(h) = container_spec.pointer("/lifecycle/postStart") {
+                    let ctx = self.probe_context(container_spec, &id);
+                    if let Err(e) = hooks::run_hook(h, &ctx, Duration::MAX).await {
+                        tracing::debug!(container = %name, error = %e, "postStart hook");
+                        self.event(
+                            "Warning",
+                            "FailedPostStartHook",
+                            "PostStartHook failed",
+                            Some(&field_path),
+                        )
+                        .await;
+                        self.event(
+                            "Normal",
+                            "Killing",
+                            "FailedPostStartHook",
+                            Some(&field_path),
+                        )
+                        .await;
+                        if let Some(ctr) = self.ctrs.get_mut(&name) {
+                            if let Some(p) = ctr.current().and_then(Attempt::process) {
+                                let _ = shim::signal(p, nix::sys::signal::Signal::SIGKILL);
+                            }
+                        }
+                    }
+                }
                 Ok(())
             }
             Err(e) => {
@@ -781,6 +982,7 @@ impl PodWorker {
         let since = *self.terminating_since.get_or_insert_with(Instant::now);
         let deadline = since + Duration::from_secs(grace);
         let mut any_running = false;
+        let mut to_stop: Vec<String> = Vec::new();
         let names: Vec<String> = self.ctrs.keys().cloned().collect();
         for name in names {
             let Some(ctr) = self.ctrs.get_mut(&name) else {
@@ -794,13 +996,16 @@ impl PodWorker {
                 continue;
             };
             if ctr.signaled.is_none() {
-                ctr.signaled = Some(Instant::now());
-                let _ = shim::signal(pid, nix::sys::signal::Signal::SIGTERM);
-                let msg = format!("Stopping container {name}");
-                self.event("Normal", "Killing", &msg, None).await;
+                to_stop.push(name.clone());
             } else if Instant::now() >= deadline {
                 let _ = shim::signal(pid, nix::sys::signal::Signal::SIGKILL);
             }
+        }
+        for name in to_stop {
+            let msg = format!("Stopping container {name}");
+            self.event("Normal", "Killing", &msg, None).await;
+            let left = deadline.saturating_duration_since(Instant::now()).as_secs();
+            self.stop_container(&name, left).await;
         }
         if any_running {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -856,6 +1061,20 @@ impl PodWorker {
         let dir = self.pod_dir();
         if dir.exists() {
             std::fs::remove_dir_all(&dir).map_err(io_err(&dir))?;
+        }
+        // The pod's logs go with it (kubelet removes them with the pod's containers); found by
+        // UID, since a pod cleaned up after a restart may no longer have its name at hand.
+        let logs_root = self.rt.cfg.data_dir.join("logs");
+        let suffix = format!("_{}", self.uid);
+        for e in std::fs::read_dir(&logs_root)
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            if e.file_name().to_string_lossy().ends_with(&suffix) {
+                let p = e.path();
+                std::fs::remove_dir_all(&p).map_err(io_err(&p))?;
+            }
         }
         Ok(())
     }
@@ -955,12 +1174,28 @@ impl PodWorker {
                 }
             }
         }
+        // Containers stopped for failing liveness/startup get KILL after their grace period.
+        let now_i = Instant::now();
+        for ctr in self.ctrs.values_mut() {
+            if ctr.kill_deadline.is_some_and(|d| d <= now_i) && ctr.running() {
+                if let Some(p) = ctr.current().and_then(Attempt::process) {
+                    let _ = shim::signal(p, nix::sys::signal::Signal::SIGKILL);
+                }
+            }
+        }
+        self.run_due_probes();
         self.write_status_with(initialized, failed_init).await?;
         let running = self.ctrs.values().any(Ctr::running);
         let next_backoff = self
             .ctrs
             .values()
             .filter_map(|c| c.not_before)
+            .chain(
+                self.ctrs
+                    .values()
+                    .filter_map(|c| c.probes.as_ref().and_then(ContainerProbes::next_due)),
+            )
+            .chain(self.ctrs.values().filter_map(|c| c.kill_deadline))
             .min()
             .map(|t| t.saturating_duration_since(Instant::now()));
         Ok(Some(match (running, next_backoff) {
@@ -1009,7 +1244,8 @@ impl PodWorker {
                 },
             },
             (None, _) => State::Waiting {
-                reason: if init {
+                // App containers wait for the init containers with PodInitializing, as kubelet.
+                reason: if !init && !containers(&self.pod, "initContainers").is_empty() {
                     "PodInitializing".into()
                 } else {
                     "ContainerCreating".into()
@@ -1043,7 +1279,7 @@ impl PodWorker {
             container_id: current
                 .map(|a| format!("kubelite://{}", a.id))
                 .unwrap_or_default(),
-            ready: state.is_running(),
+            ready: state.is_running() && ctr.probes.as_ref().is_none_or(ContainerProbes::ready),
             state,
             last_state,
             restart_count,
