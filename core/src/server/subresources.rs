@@ -1,6 +1,7 @@
 //! Subresources with their own logic: `scale` (autoscaling/v1 Scale over a workload's
-//! replicas), pod `binding` and `eviction`, and the streaming pod subresources (`log`, `exec`,
-//! `attach`, `portforward`) that the node agent serves (not yet: 501 until issue #3 lands).
+//! replicas), pod `binding` and `eviction`. The streaming pod subresources are the node
+//! agent's: `log` goes through `node_streams`; `exec`, `attach` and `portforward` answer 501
+//! until they land.
 
 use super::objects::Stored;
 use super::status::{self, ApiError};

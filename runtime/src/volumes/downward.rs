@@ -5,8 +5,8 @@
 
 use super::atomic_writer::{FileProjection, Payload};
 use super::error::VolumeError;
-use super::quantity::{ceil_div, Quantity};
 use super::VolumeSources;
+use crate::oci::Quantity;
 use serde_json::Value;
 
 /// Builds the files of a list of `DownwardAPIVolumeFile` items. Every failing item is reported.
@@ -238,9 +238,12 @@ pub(crate) fn resource_value(
         divisor
     };
     let (n, d) = if name == "cpu" {
-        (amount.milli_value(), divisor.milli_value())
+        (
+            i128::from(amount.milli_value()),
+            i128::from(divisor.milli_value()),
+        )
     } else {
-        (amount.value(), divisor.value())
+        (i128::from(amount.value()), i128::from(divisor.value()))
     };
     if d <= 0 {
         return Err(VolumeError::InvalidQuantity {
@@ -321,5 +324,15 @@ mod tests {
                 .to_string(),
             "container nope not found"
         );
+    }
+}
+
+/// Division rounding towards positive infinity (`d` > 0).
+pub(crate) fn ceil_div(n: i128, d: i128) -> i128 {
+    let q = n.div_euclid(d);
+    if n.rem_euclid(d) == 0 {
+        q
+    } else {
+        q + 1
     }
 }

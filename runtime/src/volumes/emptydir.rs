@@ -5,8 +5,8 @@
 //! known. An existing tmpfs mount is reused, so data survives container and agent restarts.
 
 use super::error::VolumeError;
-use super::quantity::Quantity;
 use super::{mounts, ownership, VolumeSources};
+use crate::oci::Quantity;
 use serde_json::Value;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -98,7 +98,7 @@ pub(crate) fn memory_size(
     src: &VolumeSources,
 ) -> Result<Option<u64>, VolumeError> {
     let mut size: Option<i128> = match src.node_allocatable.get("memory") {
-        Some(v) => Some(parse("node allocatable memory", v)?.value()),
+        Some(v) => Some(i128::from(parse("node allocatable memory", v)?.value())),
         None => None,
     };
     let mut narrow = |candidate: i128| {
@@ -115,7 +115,7 @@ pub(crate) fn memory_size(
             Value::Number(n) => n.to_string(),
             _ => String::new(),
         };
-        narrow(parse("sizeLimit", &text)?.value());
+        narrow(i128::from(parse("sizeLimit", &text)?.value()));
     }
     Ok(size.and_then(|s| u64::try_from(s).ok()))
 }
@@ -135,7 +135,7 @@ fn pod_memory_limit(pod: &Value) -> Result<Option<i128>, VolumeError> {
             .pointer("/resources/limits/memory")
             .and_then(Value::as_str)
         {
-            Some(v) => Ok(Some(parse("memory limit", v)?.value())),
+            Some(v) => Ok(Some(i128::from(parse("memory limit", v)?.value()))),
             None => Ok(None),
         }
     };

@@ -27,7 +27,6 @@ mod keyed;
 mod mounts;
 mod ownership;
 mod projected;
-mod quantity;
 mod subpath;
 mod teardown;
 #[cfg(test)]
