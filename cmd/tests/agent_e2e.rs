@@ -368,3 +368,150 @@ spec:
     );
     c.ok(&["delete", "pod", "--all", "--grace-period=0", "--force"]);
 }
+
+#[test]
+fn oom_killed_container_is_reported() {
+    let c = Cluster::start_with_agent(&[]);
+    c.ok_stdin(
+        &["apply", "-f", "-"],
+        r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: hog}
+spec:
+  restartPolicy: Never
+  containers:
+  - name: c
+    image: busybox
+    command: ["sh", "-c", "x=a; while true; do x=$x$x; done"]
+    resources:
+      limits: {memory: 16Mi}
+"#,
+    );
+    let p = wait_phase(&c, "hog", "Failed");
+    let t = &container_status(&p, "c")["state"]["terminated"];
+    assert_eq!(t["reason"], "OOMKilled", "{p}");
+    assert_eq!(t["exitCode"], 137);
+    assert_eq!(p["status"]["qosClass"], "Burstable");
+    c.ok(&["delete", "pod", "hog", "--grace-period=0", "--force"]);
+}
+
+#[test]
+fn config_maps_secrets_downward_api_and_host_network() {
+    let c = Cluster::start_with_agent(&[]);
+    c.ok(&[
+        "create",
+        "configmap",
+        "cfg",
+        "--from-literal=greeting=hello",
+    ]);
+    c.ok(&[
+        "create",
+        "secret",
+        "generic",
+        "sec",
+        "--from-literal=password=hunter2",
+    ]);
+    c.ok_stdin(&["apply", "-f", "-"], r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: reader, labels: {app: reader}}
+spec:
+  restartPolicy: Never
+  volumes:
+  - {name: cfg, configMap: {name: cfg}}
+  - {name: sec, secret: {secretName: sec, defaultMode: 0400}}
+  - name: info
+    downwardAPI:
+      items: [{path: labels, fieldRef: {fieldPath: metadata.labels}}]
+  containers:
+  - name: c
+    image: busybox
+    env:
+    - {name: FROM_CM, valueFrom: {configMapKeyRef: {name: cfg, key: greeting}}}
+    - {name: POD_NAME, valueFrom: {fieldRef: {fieldPath: metadata.name}}}
+    command: ["sh", "-c", "test \"$(cat /cfg/greeting)\" = hello && test \"$(cat /sec/password)\" = hunter2 && grep -q 'app=\"reader\"' /info/labels && test \"$FROM_CM\" = hello && test \"$POD_NAME\" = reader && test \"$(hostname)\" = reader && ! touch /cfg/x"]
+    volumeMounts:
+    - {name: cfg, mountPath: /cfg}
+    - {name: sec, mountPath: /sec}
+    - {name: info, mountPath: /info}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: hostnet}
+spec:
+  hostNetwork: true
+  restartPolicy: Never
+  containers:
+  - name: c
+    image: busybox
+    command: ["sh", "-c", "ip link show lo >/dev/null && test \"$(hostname)\" != hostnet"]
+"#);
+    let p = wait_phase(&c, "reader", "Succeeded");
+    assert_eq!(
+        container_status(&p, "c")["state"]["terminated"]["exitCode"],
+        0
+    );
+    let h = poll("hostnet finished", START, || {
+        pod_json(&c, "hostnet")
+            .filter(|p| matches!(p["status"]["phase"].as_str(), Some("Succeeded" | "Failed")))
+    });
+    assert_eq!(h["status"]["phase"], "Succeeded", "{h}");
+    let node_ip = h["status"]["hostIP"].clone();
+    assert_eq!(
+        h["status"]["podIP"], node_ip,
+        "a hostNetwork pod has the node's IP"
+    );
+    c.ok(&["delete", "pod", "--all", "--grace-period=0", "--force"]);
+}
+
+#[test]
+fn nothing_leaks_across_create_delete_cycles() {
+    let c = Cluster::start_with_agent(&[]);
+    let bridge = format!("klt{}", c.port);
+    for round in 0..3 {
+        let mut manifest = String::new();
+        for i in 0..10 {
+            manifest.push_str(&format!(
+                "---\napiVersion: v1\nkind: Pod\nmetadata: {{name: cyc-{round}-{i}}}\nspec:\n  terminationGracePeriodSeconds: 1\n  containers: [{{name: c, image: busybox, command: [\"sh\", \"-c\", \"trap 'exit 0' TERM; while true; do sleep 0.1; done\"]}}]\n"
+            ));
+        }
+        c.ok_stdin(&["apply", "-f", "-"], &manifest);
+        for i in 0..10 {
+            wait_phase(&c, &format!("cyc-{round}-{i}"), "Running");
+        }
+        c.ok(&["delete", "pods", "--all"]);
+    }
+    let data = c.data_dir().to_path_buf();
+    poll("pod state removed from the node", START, || {
+        let pods = std::fs::read_dir(data.join("agent/pods"))
+            .map(|d| d.count())
+            .unwrap_or(0);
+        let ips = std::fs::read_dir(data.join("agent/network/ipam"))
+            .map(|d| {
+                d.flatten()
+                    .filter(|e| e.file_name().to_string_lossy().starts_with("10."))
+                    .count()
+            })
+            .unwrap_or(0);
+        let logs = std::fs::read_dir(data.join("agent/logs"))
+            .map(|d| d.count())
+            .unwrap_or(0);
+        (pods == 0 && ips == 0 && logs == 0).then_some(())
+    });
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let leaked: Vec<&str> = mounts
+        .lines()
+        .filter(|l| l.contains(&*data.to_string_lossy()) && l.contains("/agent/pods/"))
+        .collect();
+    assert!(leaked.is_empty(), "leaked mounts: {leaked:?}");
+    let links = std::process::Command::new("ip")
+        .args(["-o", "link", "show", "master", &bridge])
+        .output()
+        .expect("ip");
+    assert!(
+        String::from_utf8_lossy(&links.stdout).trim().is_empty(),
+        "veths left on {bridge}: {}",
+        String::from_utf8_lossy(&links.stdout)
+    );
+}
