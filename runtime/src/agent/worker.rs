@@ -23,8 +23,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
 
-/// How often a worker with running containers looks for exits.
-const EXIT_POLL: Duration = Duration::from_millis(500);
+/// How often a worker with running containers looks for exits when no exit notice arrives
+/// (each running container's helper is watched through a pidfd; this is the safety net).
+const EXIT_POLL: Duration = Duration::from_secs(5);
 const BACKOFF_START: Duration = Duration::from_secs(10);
 const BACKOFF_MAX: Duration = Duration::from_secs(300);
 /// A container that ran this long resets its back-off.
@@ -124,6 +125,8 @@ struct Ctr {
     probes: Option<ContainerProbes>,
     /// When a container being stopped (failed liveness/startup) gets KILL.
     kill_deadline: Option<Instant>,
+    /// The attempt whose helper exit is being watched.
+    exit_watched: Option<String>,
 }
 
 impl Ctr {
@@ -152,6 +155,8 @@ struct PodWorker {
     last_status: Option<Value>,
     sources: (HashMap<String, Value>, HashMap<String, Value>),
     probe_tx: mpsc::UnboundedSender<ProbeMsg>,
+    /// Wakes the worker when a container's helper process ends (the container exited).
+    exit_tx: mpsc::UnboundedSender<()>,
 }
 
 /// A probe result for (container, attempt id).
@@ -200,6 +205,7 @@ pub async fn run(
 ) {
     let pod = rx.borrow_and_update().clone();
     let (probe_tx, mut probe_rx) = mpsc::unbounded_channel::<ProbeMsg>();
+    let (exit_tx, mut exit_rx) = mpsc::unbounded_channel::<()>();
     let mut w = PodWorker {
         etc_dir: rt.pod_dir(&uid).join("etc"),
         rt,
@@ -213,6 +219,7 @@ pub async fn run(
         last_status: None,
         sources: Default::default(),
         probe_tx,
+        exit_tx,
     };
     w.recover();
     let mut gone = pod.is_none();
@@ -227,6 +234,7 @@ pub async fn run(
             Ok(Some(wait)) => {
                 tokio::select! {
                     Some(msg) = probe_rx.recv() => w.on_probe(msg).await,
+                    Some(()) = exit_rx.recv() => {}
                     changed = rx.changed() => {
                         if changed.is_err() { gone = true; continue; }
                         match rx.borrow_and_update().clone() {
@@ -348,6 +356,38 @@ impl PodWorker {
             }
         }
         None
+    }
+
+    /// Watches the helper process of every running container through a pidfd, so the worker
+    /// wakes as soon as a container exits (the helper ends right after recording the exit).
+    fn watch_exits(&mut self) {
+        for ctr in self.ctrs.values_mut() {
+            let Some(a) = ctr.current() else { continue };
+            if ctr.exit_watched.as_deref() == Some(a.id.as_str()) || a.exit().is_some() {
+                continue;
+            }
+            let Some(rec) = shim::read_pid_record(&a.pid_file()) else {
+                continue;
+            };
+            ctr.exit_watched = Some(a.id.clone());
+            let tx = self.exit_tx.clone();
+            tokio::spawn(async move {
+                if let Some(fd) = pidfd(rec.shim) {
+                    // SAFETY: the AsyncFd owns the pidfd, which lives as long as it does and is
+                    // not used through any other handle.
+                    let registered = unsafe {
+                        tokio::io::unix::AsyncFd::register_with_interest(
+                            fd,
+                            tokio::io::Interest::READABLE,
+                        )
+                    };
+                    if let Ok(afd) = registered {
+                        let _ = afd.readable().await;
+                    }
+                }
+                let _ = tx.send(());
+            });
+        }
     }
 
     /// Starts the probes that are due, each as a task reporting back on the channel.
@@ -979,6 +1019,7 @@ impl PodWorker {
             .and_then(Value::as_i64)
             .unwrap_or(30)
             .max(0) as u64;
+        self.watch_exits();
         let since = *self.terminating_since.get_or_insert_with(Instant::now);
         let deadline = since + Duration::from_secs(grace);
         let mut any_running = false;
@@ -1184,6 +1225,7 @@ impl PodWorker {
             }
         }
         self.run_due_probes();
+        self.watch_exits();
         self.write_status_with(initialized, failed_init).await?;
         let running = self.ctrs.values().any(Ctr::running);
         let next_backoff = self
@@ -1377,6 +1419,19 @@ impl PodWorker {
             Err(e) => Err(e.into()),
         }
     }
+}
+
+/// A pidfd for `p` if it is still the same process (None when it is gone).
+fn pidfd(p: shim::ProcessRef) -> Option<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: plain syscall; the returned descriptor is owned by us on success.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, p.pid, 0) };
+    if fd < 0 {
+        return None;
+    }
+    // SAFETY: `fd` is a new descriptor nobody else owns.
+    let owned = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as i32) };
+    shim::is_running(p).then_some(owned)
 }
 
 fn run_duration(a: &Attempt, exit: &shim::ExitInfo) -> Duration {
