@@ -515,3 +515,34 @@ fn nothing_leaks_across_create_delete_cycles() {
         String::from_utf8_lossy(&links.stdout)
     );
 }
+
+#[test]
+fn termination_is_retried_after_an_agent_restart() {
+    let mut c = Cluster::start_with_agent(&[]);
+    c.ok_stdin(
+        &["apply", "-f", "-"],
+        r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: dying}
+spec:
+  terminationGracePeriodSeconds: 2
+  containers: [{name: c, image: busybox, command: ["sleep", "3600"]}]
+"#,
+    );
+    wait_phase(&c, "dying", "Running");
+    c.ok(&["delete", "pod", "dying", "--wait=false"]);
+    c.restart();
+    // The restarted agent finds the pod terminating, sends TERM again, waits the grace period,
+    // kills the container (sleep ignores TERM as PID 1) and removes the pod.
+    poll("pod gone after the restart", START, || {
+        pod_json(&c, "dying").is_none().then_some(())
+    });
+    let pods_dir = c.data_dir().join("agent/pods");
+    poll("node state cleaned", START, || {
+        std::fs::read_dir(&pods_dir)
+            .map(|d| d.count() == 0)
+            .unwrap_or(true)
+            .then_some(())
+    });
+}

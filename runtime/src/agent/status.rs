@@ -73,6 +73,8 @@ pub struct ContainerView {
     pub last_state: Option<State>,
     pub restart_count: u32,
     pub ready: bool,
+    /// Running and past its startup probe (if any).
+    pub started: bool,
 }
 
 impl ContainerView {
@@ -90,7 +92,7 @@ impl ContainerView {
             v["containerID"] = json!(self.container_id);
         }
         if !init || self.state.is_running() {
-            v["started"] = json!(self.state.is_running());
+            v["started"] = json!(self.started);
         }
         v
     }

@@ -1322,6 +1322,7 @@ impl PodWorker {
                 .map(|a| format!("kubelite://{}", a.id))
                 .unwrap_or_default(),
             ready: state.is_running() && ctr.probes.as_ref().is_none_or(ContainerProbes::ready),
+            started: state.is_running() && ctr.probes.as_ref().is_none_or(ContainerProbes::started),
             state,
             last_state,
             restart_count,
