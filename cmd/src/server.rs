@@ -119,6 +119,10 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
             running.state.writer.clone(),
             "kubelet",
         );
+        let _ = running
+            .state
+            .exec
+            .set(kubelite_runtime::agent::exec::service(&cfg));
         let state = running.state.clone();
         kubelite_runtime::agent::start(cfg, client, move |node| {
             let _ = state.node.set(node);

@@ -16,8 +16,8 @@ pub struct ShimArgs {
     pub launch_file: PathBuf,
 }
 
-/// `kubelite shim-exec --root <DIR> --id <ID> [--env K=V]... [--cwd DIR] [--tty] -- ARGS...`
-/// (built by `kubelite_runtime::shim::exec_command`).
+/// `kubelite shim-exec --root <DIR> --id <ID> [--env K=V]... [--cwd DIR] [--tty]
+/// [--resize-fd FD] -- ARGS...` (built by `kubelite_runtime::shim::exec_command_with`).
 #[derive(Args, Debug)]
 pub struct ShimExecArgs {
     /// libcontainer root directory (the container's state root).
@@ -35,6 +35,9 @@ pub struct ShimExecArgs {
     /// Run on a new terminal, relayed through this process's stdin/stdout.
     #[arg(long)]
     pub tty: bool,
+    /// With --tty: an inherited descriptor carrying terminal sizes ("<columns> <rows>" lines).
+    #[arg(long, value_name = "FD")]
+    pub resize_fd: Option<i32>,
     /// The command and its arguments.
     #[arg(last = true, required = true, num_args = 1..)]
     pub args: Vec<String>,
@@ -54,6 +57,7 @@ pub fn run_exec(args: ShimExecArgs) -> ! {
         env: args.env,
         cwd: args.cwd,
         tty: args.tty,
+        resize_fd: args.resize_fd,
     })
 }
 
@@ -106,5 +110,25 @@ mod tests {
         let parsed = Cli::try_parse_from(argv).unwrap().exec;
         assert!(!parsed.tty && parsed.env.is_empty() && parsed.cwd.is_none());
         assert_eq!(parsed.args, ["true"]);
+        assert_eq!(parsed.resize_fd, None);
+
+        let opts = shim::ExecOptions {
+            tty: true,
+            resize_fd: Some(3),
+            ..Default::default()
+        };
+        let resizable = shim::exec_command_with(
+            std::path::Path::new("/bin/kubelite"),
+            std::path::Path::new("/r"),
+            "c",
+            &["sh".to_string()],
+            &opts,
+        );
+        let argv = std::iter::once(std::ffi::OsString::from("kubelite"))
+            .chain(resizable.get_args().skip(1).map(|a| a.to_owned()));
+        let parsed = Cli::try_parse_from(argv).unwrap().exec;
+        assert!(parsed.tty);
+        assert_eq!(parsed.resize_fd, Some(3));
+        assert_eq!(parsed.args, ["sh"]);
     }
 }

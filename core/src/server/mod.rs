@@ -6,6 +6,7 @@ pub mod auth;
 pub mod body;
 pub mod certs;
 pub mod client;
+pub mod exec;
 pub mod gc;
 pub mod node_streams;
 pub mod objects;
@@ -67,6 +68,8 @@ pub struct ApiServer {
     pub ca_pem: String,
     /// The node agent of this process, once it registered (pod logs and other streams).
     pub node: std::sync::OnceLock<Arc<dyn node_streams::NodeStreams>>,
+    /// The node agent's exec and attach, once it registered.
+    pub exec: std::sync::OnceLock<Arc<dyn exec::NodeExec>>,
     ready: AtomicBool,
 }
 
@@ -273,6 +276,7 @@ pub async fn start(
         address: format!("{host}:{}", local_addr.port()),
         ca_pem: creds.ca_pem.clone(),
         node: std::sync::OnceLock::new(),
+        exec: std::sync::OnceLock::new(),
         ready: AtomicBool::new(false),
     });
     let serving = state.clone();

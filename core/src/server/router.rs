@@ -91,7 +91,7 @@ async fn read_body(b: Incoming) -> Result<Bytes, ApiError> {
 
 async fn route(
     server: &Arc<ApiServer>,
-    req: http::request::Parts,
+    mut req: http::request::Parts,
     raw: Bytes,
     path: &str,
     q: &Query,
@@ -137,6 +137,10 @@ async fn route(
             version,
             core,
         } => discovery_route(server, core, group.as_deref(), version.as_deref(), &accept),
+        Target::Resource(rr) if super::exec::serves(&rr) => {
+            let upgrade = req.extensions.remove::<hyper::upgrade::OnUpgrade>();
+            super::exec::connect(server, rr, q, &method, &headers, upgrade).await
+        }
         Target::Resource(rr) => {
             let ct = header(&headers, "content-type").map(str::to_string);
             let user_agent = header(&headers, "user-agent").unwrap_or("").to_string();

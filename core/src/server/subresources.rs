@@ -1,7 +1,7 @@
 //! Subresources with their own logic: `scale` (autoscaling/v1 Scale over a workload's
 //! replicas), pod `binding` and `eviction`. The streaming pod subresources are the node
-//! agent's: `log` goes through `node_streams`; `exec`, `attach` and `portforward` answer 501
-//! until they land.
+//! agent's: `log` goes through `node_streams`, `exec` and `attach` through `exec`;
+//! `portforward` answers 501 until it lands.
 
 use super::objects::Stored;
 use super::status::{self, ApiError};

@@ -4,6 +4,7 @@
 
 mod binder;
 mod env;
+pub mod exec;
 mod hooks;
 mod logs;
 mod node;

@@ -13,7 +13,7 @@
 
 use std::ffi::OsString;
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
@@ -43,6 +43,44 @@ pub fn exec_command(
     cwd: Option<&str>,
     tty: bool,
 ) -> Command {
+    let opts = ExecOptions {
+        env,
+        cwd,
+        tty,
+        resize_fd: None,
+    };
+    exec_command_with(exe, state_root, id, args, &opts)
+}
+
+/// What [`exec_command_with`] adds to the command line besides the container and the args.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ExecOptions<'a> {
+    /// `KEY=VALUE` environment overrides.
+    pub env: &'a [String],
+    /// Working directory (absolute).
+    pub cwd: Option<&'a str>,
+    /// Run on a new terminal.
+    pub tty: bool,
+    /// With `tty`: the descriptor number shim-exec inherits and reads terminal sizes from,
+    /// as `"<columns> <rows>\n"` lines (`--resize-fd`). The caller makes the descriptor
+    /// exist under that number in the child.
+    pub resize_fd: Option<i32>,
+}
+
+/// [`exec_command`] with every option: `... [--tty] [--resize-fd N] -- <args>...`.
+pub fn exec_command_with(
+    exe: &Path,
+    state_root: &Path,
+    id: &str,
+    args: &[String],
+    opts: &ExecOptions<'_>,
+) -> Command {
+    let ExecOptions {
+        env,
+        cwd,
+        tty,
+        resize_fd,
+    } = *opts;
     let mut cmd = Command::new(exe);
     cmd.arg("shim-exec");
     let mut root = OsString::from("--root=");
@@ -56,6 +94,9 @@ pub fn exec_command(
     }
     if tty {
         cmd.arg("--tty");
+    }
+    if let Some(fd) = resize_fd {
+        cmd.arg(format!("--resize-fd={fd}"));
     }
     cmd.arg("--").args(args);
     cmd
@@ -85,6 +126,11 @@ pub fn run_exec(request: &ExecRequest) -> ! {
 }
 
 fn exec(request: &ExecRequest) -> Result<i32, Failure> {
+    // The resize descriptor is ours alone: nothing started from here inherits it.
+    let resize = match request.resize_fd {
+        Some(fd) if request.tty => Some(take_fd(fd).map_err(fail(125))?),
+        _ => None,
+    };
     if request.args.is_empty() {
         return Err(fail(125)("no command given".into()));
     }
@@ -136,7 +182,7 @@ fn exec(request: &ExecRequest) -> Result<i32, Failure> {
         Some(socket) => {
             let master = socket.receive(CONSOLE_TIMEOUT);
             match master {
-                Ok(master) => relay(master, pid.as_raw()),
+                Ok(master) => relay(master, pid.as_raw(), resize),
                 Err(e) => {
                     let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
                     let _ = wait(pid);
@@ -194,8 +240,87 @@ fn wait(pid: Pid) -> nix::Result<WaitStatus> {
     }
 }
 
-/// Relays stdin → terminal and terminal → stdout until the process exits; returns its status.
-fn relay(master: OwnedFd, pid: i32) -> nix::Result<WaitStatus> {
+/// An inherited descriptor `fd`, made close-on-exec and non-blocking, owned from now on.
+fn take_fd(fd: i32) -> Result<OwnedFd, String> {
+    if fd < 3 {
+        return Err(format!("--resize-fd {fd} is a stdio descriptor"));
+    }
+    sys::set_cloexec(fd, true).map_err(|e| format!("--resize-fd {fd}: {e}"))?;
+    sys::set_nonblocking(fd, true).map_err(|e| format!("--resize-fd {fd}: {e}"))?;
+    // SAFETY: the descriptor was handed to this process for it alone (checked open above);
+    // nothing else in it owns the number.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Terminal sizes read from the agent (`"<columns> <rows>\n"` lines).
+struct Resizes {
+    fd: OwnedFd,
+    partial: Vec<u8>,
+}
+
+impl Resizes {
+    /// Reads what is there and applies the last complete size to `master`. False once the
+    /// agent closed its end (or on an error): stop polling.
+    fn apply(&mut self, master: i32, buf: &mut [u8]) -> bool {
+        let mut open = true;
+        loop {
+            match sys::read_fd(self.fd.as_raw_fd(), buf) {
+                Ok(0) => {
+                    open = false;
+                    break;
+                }
+                Ok(n) => self.partial.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(_) => {
+                    open = false;
+                    break;
+                }
+            }
+        }
+        let mut last = None;
+        while let Some(end) = self.partial.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = self.partial.drain(..=end).collect();
+            if let Some(size) = parse_size(&line) {
+                last = Some(size);
+            }
+        }
+        if let Some((cols, rows)) = last {
+            set_window_size(master, cols, rows);
+        }
+        open
+    }
+}
+
+/// `"<columns> <rows>"` (trailing newline allowed).
+fn parse_size(line: &[u8]) -> Option<(u16, u16)> {
+    let text = std::str::from_utf8(line).ok()?;
+    let mut it = text.split_ascii_whitespace();
+    let cols = it.next()?.parse().ok()?;
+    let rows = it.next()?.parse().ok()?;
+    Some((cols, rows))
+}
+
+/// TIOCSWINSZ on the master: the kernel sends SIGWINCH to the terminal's foreground group.
+fn set_window_size(master: i32, cols: u16, rows: u16) {
+    let ws = libc::winsize {
+        ws_row: rows,
+        ws_col: cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: master is an open terminal descriptor and ws a valid winsize.
+    unsafe {
+        libc::ioctl(master, libc::TIOCSWINSZ, &ws);
+    }
+}
+
+/// Relays stdin → terminal and terminal → stdout until the process exits, applying terminal
+/// sizes from `resize`; returns the process's status.
+fn relay(master: OwnedFd, pid: i32, resize: Option<OwnedFd>) -> nix::Result<WaitStatus> {
+    let mut resize = resize.map(|fd| Resizes {
+        fd,
+        partial: Vec::new(),
+    });
     let pidfd = pidfd_open(pid)
         .map_err(|e| nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))?;
     let _ = sys::set_nonblocking(master.as_raw_fd(), true);
@@ -221,6 +346,10 @@ fn relay(master: OwnedFd, pid: i32) -> nix::Result<WaitStatus> {
         });
         let stdin_slot = (stdin_open && master_open && outbox.is_empty()).then(|| {
             fds.push(sys::pollfd(0, libc::POLLIN));
+            fds.len() - 1
+        });
+        let resize_slot = resize.as_ref().filter(|_| master_open).map(|r| {
+            fds.push(sys::pollfd(r.fd.as_raw_fd(), libc::POLLIN));
             fds.len() - 1
         });
         if let Err(e) = sys::poll(&mut fds, None) {
@@ -252,6 +381,16 @@ fn relay(master: OwnedFd, pid: i32) -> nix::Result<WaitStatus> {
                     }
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                     _ => stdin_open = false,
+                }
+            }
+        }
+        if let Some(slot) = resize_slot {
+            if fds[slot].revents != 0 {
+                let open = resize
+                    .as_mut()
+                    .is_some_and(|r| r.apply(master.as_raw_fd(), &mut buf));
+                if !open {
+                    resize = None;
                 }
             }
         }

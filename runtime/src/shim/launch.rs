@@ -149,6 +149,10 @@ pub struct ExecRequest {
     /// terminal's output to its stdout. Without it the process gets shim-exec's own fds 0/1/2.
     #[serde(default)]
     pub tty: bool,
+    /// With `tty`: an inherited descriptor on which the agent writes terminal sizes as
+    /// `"<columns> <rows>\n"` lines; each is applied to the terminal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resize_fd: Option<i32>,
 }
 
 /// `path` with `suffix` appended to its last component (`/a/pid` + `.x` → `/a/pid.x`).

@@ -36,7 +36,7 @@ mod sys;
 #[cfg(test)]
 mod tests;
 
-pub use exec::{exec_command, run_exec};
+pub use exec::{exec_command, exec_command_with, run_exec, ExecOptions};
 pub use launch::{ExecRequest, Launch, DEFAULT_LOG_MAX_BYTES, DEFAULT_LOG_MAX_FILES};
 pub use nix::sys::signal::Signal;
 pub use spawn::{spawn, START_TIMEOUT};

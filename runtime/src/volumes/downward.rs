@@ -272,6 +272,16 @@ fn find_container<'a>(pod: &'a Value, name: &str) -> Option<&'a Value> {
         .find(|c| c.get("name").and_then(Value::as_str) == Some(name))
 }
 
+/// Division rounding towards positive infinity (`d` > 0).
+pub(crate) fn ceil_div(n: i128, d: i128) -> i128 {
+    let q = n.div_euclid(d);
+    if n.rem_euclid(d) == 0 {
+        q
+    } else {
+        q + 1
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -324,15 +334,5 @@ mod tests {
                 .to_string(),
             "container nope not found"
         );
-    }
-}
-
-/// Division rounding towards positive infinity (`d` > 0).
-pub(crate) fn ceil_div(n: i128, d: i128) -> i128 {
-    let q = n.div_euclid(d);
-    if n.rem_euclid(d) == 0 {
-        q
-    } else {
-        q + 1
     }
 }

@@ -386,6 +386,7 @@ fn run_exec_child(
         env: env.iter().map(|s| s.to_string()).collect(),
         cwd: cwd.map(str::to_owned),
         tty,
+        resize_fd: None,
     };
     let json = serde_json::to_string(&request).unwrap();
     let out = child_command("child_exec", EXEC_CHILD, json.as_ref())
