@@ -678,7 +678,8 @@ impl PodWorker {
             if init { "initContainers" } else { "containers" }
         );
         let images = &self.rt.images;
-        let image = match images.resolve(&image_ref) {
+        // A lease keeps the image's layers while this container may use them (`image rm` safe).
+        let image = match images.lease(&lease_owner(&self.uid, &name), &image_ref) {
             Ok(Some(i)) => i,
             Ok(None) | Err(_) => {
                 let pulled_before = self
@@ -1088,6 +1089,11 @@ impl PodWorker {
 
     /// Unmounts root filesystems, removes volumes, network and the pod directory.
     async fn teardown(&mut self) -> Result<(), AgentError> {
+        for name in self.ctrs.keys() {
+            if let Err(e) = self.rt.images.release(&lease_owner(&self.uid, name)) {
+                tracing::debug!(error = %e, "releasing image lease");
+            }
+        }
         for ctr in self.ctrs.values() {
             for a in &ctr.attempts {
                 let _ = crate::images::rootfs::unmount(&a.rootfs());
@@ -1420,6 +1426,11 @@ impl PodWorker {
             Err(e) => Err(e.into()),
         }
     }
+}
+
+/// The image-store lease owner of one container of one pod.
+fn lease_owner(uid: &str, container: &str) -> String {
+    format!("{uid}-{container}")
 }
 
 /// A pidfd for `p` if it is still the same process (None when it is gone).
