@@ -4,7 +4,6 @@
 //! `sleep`. Each run is bounded by a deadline the caller chooses.
 
 // The worker wires these in; until then nothing outside the tests calls them.
-#![allow(dead_code)]
 
 use super::probes::{self, go_quote, ExecOutcome, ProbeContext, Url, MAX_OUTPUT};
 use serde_json::Value;

@@ -14,6 +14,7 @@
 //! Lifecycle hooks (postStart/preStop) live in `hooks`, on the same exec and HTTP plumbing.
 
 // The worker wires these in; until then nothing outside the tests calls them.
+// Part of this API (trackers' accessors, host_ip) is for later callers (node status, eviction).
 #![allow(dead_code)]
 
 use crate::shim;
