@@ -141,6 +141,10 @@ async fn route(
             let upgrade = req.extensions.remove::<hyper::upgrade::OnUpgrade>();
             super::exec::connect(server, rr, q, &method, &headers, upgrade).await
         }
+        Target::Resource(rr) if super::portforward::serves(&rr) => {
+            let upgrade = req.extensions.remove::<hyper::upgrade::OnUpgrade>();
+            super::portforward::connect(server, rr, &method, &headers, upgrade).await
+        }
         Target::Resource(rr) => {
             let ct = header(&headers, "content-type").map(str::to_string);
             let user_agent = header(&headers, "user-agent").unwrap_or("").to_string();
