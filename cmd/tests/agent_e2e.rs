@@ -551,3 +551,43 @@ spec:
             .then_some(())
     });
 }
+
+#[test]
+fn sidecar_init_containers_run_alongside_and_stop_when_the_app_is_done() {
+    let c = Cluster::start_with_agent(&[]);
+    c.ok_stdin(&["apply", "-f", "-"], r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: withsidecar}
+spec:
+  restartPolicy: Never
+  terminationGracePeriodSeconds: 2
+  initContainers:
+  - name: side
+    image: busybox
+    restartPolicy: Always
+    command: ["sh", "-c", "mkdir -p /www && echo from-sidecar > /www/index.html && exec httpd -f -p 8080 -h /www"]
+  containers:
+  - name: app
+    image: busybox
+    command: ["sh", "-c", "until wget -qO- http://localhost:8080/ | grep -q from-sidecar; do sleep 0.2; done"]
+"#);
+    let p = wait_phase(&c, "withsidecar", "Succeeded");
+    assert_eq!(
+        container_status(&p, "app")["state"]["terminated"]["exitCode"],
+        0,
+        "{p}"
+    );
+    let side = &p["status"]["initContainerStatuses"][0];
+    assert!(
+        side["state"]["terminated"].is_object(),
+        "the sidecar is stopped once the app is done: {p}"
+    );
+    c.ok(&[
+        "delete",
+        "pod",
+        "withsidecar",
+        "--grace-period=0",
+        "--force",
+    ]);
+}

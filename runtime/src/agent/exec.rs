@@ -520,6 +520,9 @@ async fn start_attach(
     log: PathBuf,
     streams: Streams,
 ) -> Result<ExecSession, String> {
+    // Mark the log's end before any input can reach the container, so its answers are not
+    // missed.
+    let mut follower = LogFollower::open(log);
     // The container's stdin FIFO exists only when its spec has `stdin: true`; the shim holds
     // it open for reading, so opening it does not block.
     let fifo = found.dir.join("pid.stdin");
@@ -544,7 +547,6 @@ async fn start_attach(
     let want_stdout = streams.stdout;
     let want_stderr = streams.stderr;
     tokio::spawn(async move {
-        let mut follower = LogFollower::open(log);
         let mut records = RecordSplitter::default();
         loop {
             // Whether the attempt is over is decided before reading, so what it wrote last is

@@ -103,6 +103,12 @@ impl Attempt {
     fn exit(&self) -> Option<shim::ExitInfo> {
         shim::read_exit(&self.exit_file())
     }
+    /// The helper is still up: the container runs, or has just exited and its exit is being
+    /// recorded (the state moves to terminated when the exit file appears).
+    fn shim_alive(&self) -> bool {
+        shim::read_pid_record(&self.pid_file()).is_some_and(|r| shim::is_running(r.shim))
+    }
+
     fn process(&self) -> Option<shim::ProcessRef> {
         shim::read_pid_record(&self.pid_file()).map(|r| r.container)
     }
@@ -157,6 +163,8 @@ struct PodWorker {
     probe_tx: mpsc::UnboundedSender<ProbeMsg>,
     /// Wakes the worker when a container's helper process ends (the container exited).
     exit_tx: mpsc::UnboundedSender<()>,
+    /// The regular containers are done for good: sidecars are being stopped, not restarted.
+    sidecars_stopping: bool,
 }
 
 /// A probe result for (container, attempt id).
@@ -220,6 +228,7 @@ pub async fn run(
         sources: Default::default(),
         probe_tx,
         exit_tx,
+        sidecars_stopping: false,
     };
     w.recover();
     let mut gone = pod.is_none();
@@ -1181,6 +1190,7 @@ impl PodWorker {
             }
             match ctr.exited() {
                 Some(exit) if exit.exit_code == 0 && !sidecar => continue,
+                Some(_) if sidecar && self.sidecars_stopping => continue,
                 Some(exit) => {
                     if Self::should_restart(&policy, &exit) {
                         self.maybe_restart(c, true).await?;
@@ -1217,6 +1227,33 @@ impl PodWorker {
                 if let Some(exit) = ctr.exited() {
                     if Self::should_restart(&policy, &exit) {
                         self.maybe_restart(c, false).await?;
+                    }
+                }
+            }
+        }
+        // Once every regular container has finished for good, sidecars are stopped (last
+        // started, first stopped) and the pod can complete.
+        if initialized && !failed_init && !apps.is_empty() && !self.sidecars_stopping {
+            let done = apps.iter().all(|c| {
+                let policy = self.restart_policy(c, false);
+                self.ctrs
+                    .get(&name_of(c))
+                    .and_then(Ctr::exited)
+                    .is_some_and(|e| !Self::should_restart(&policy, &e))
+            });
+            if done {
+                self.sidecars_stopping = true;
+                let grace = self
+                    .pod
+                    .pointer("/spec/terminationGracePeriodSeconds")
+                    .and_then(Value::as_i64)
+                    .unwrap_or(30)
+                    .max(0) as u64;
+                for c in inits.iter().rev() {
+                    let name = name_of(c);
+                    let sidecar = c.get("restartPolicy").and_then(Value::as_str) == Some("Always");
+                    if sidecar && self.ctrs.get(&name).is_some_and(Ctr::running) {
+                        self.stop_container(&name, grace).await;
                     }
                 }
             }
@@ -1283,7 +1320,7 @@ impl PodWorker {
             },
             (Some(a), _) => match a.exit() {
                 Some(e) => terminated(a, &e),
-                None if ctr.running() => State::Running {
+                None if ctr.running() || a.shim_alive() => State::Running {
                     started_at: a.started_at(),
                 },
                 None => State::Waiting {
@@ -1360,7 +1397,15 @@ impl PodWorker {
             .pointer("/spec/restartPolicy")
             .and_then(Value::as_str)
             .unwrap_or("Always");
-        let all_terminated = !apps.is_empty()
+        let sidecar_running = containers(&self.pod, "initContainers")
+            .iter()
+            .zip(inits.iter())
+            .any(|(spec, v)| {
+                spec.get("restartPolicy").and_then(Value::as_str) == Some("Always")
+                    && v.state.is_running()
+            });
+        let all_terminated = !sidecar_running
+            && !apps.is_empty()
             && apps
                 .iter()
                 .all(|c| matches!(c.state, State::Terminated { .. }));
