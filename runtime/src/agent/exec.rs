@@ -16,6 +16,7 @@
 //! asks for one (`stdin: true`). The session ends when the container exits. Terminal resizes
 //! of an attached container are not applied (the shim has no channel for them).
 
+use super::process::{descendants, pidfd_kill, pidfd_open};
 use super::AgentConfig;
 use crate::shim;
 use futures_util::future::BoxFuture;
@@ -173,61 +174,6 @@ fn resize_pipe() -> std::io::Result<(OwnedFd, OwnedFd)> {
     }
     // SAFETY: just created.
     Ok((unsafe { OwnedFd::from_raw_fd(fd) }, w))
-}
-
-fn pidfd_open(pid: u32) -> std::io::Result<OwnedFd> {
-    // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
-    if fd < 0 {
-        return Err(std::io::Error::last_os_error());
-    }
-    // SAFETY: the kernel just returned this fd to us; nothing else owns it.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
-}
-
-fn pidfd_kill(pidfd: &OwnedFd) {
-    // SAFETY: pidfd is a valid pidfd we own; no siginfo, no flags.
-    unsafe {
-        libc::syscall(
-            libc::SYS_pidfd_send_signal,
-            pidfd.as_raw_fd(),
-            libc::SIGKILL,
-            std::ptr::null::<libc::siginfo_t>(),
-            0,
-        );
-    }
-}
-
-/// The pids of all descendants of `root` (from /proc).
-fn descendants(root: u32) -> Vec<i32> {
-    let mut parent_of: Vec<(i32, i32)> = Vec::new();
-    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-            continue;
-        };
-        // "pid (comm) state ppid ...": comm may contain spaces and parentheses.
-        let ppid = stat
-            .rfind(')')
-            .and_then(|i| stat[i + 1..].split_whitespace().nth(1))
-            .and_then(|s| s.parse::<i32>().ok());
-        if let Some(ppid) = ppid {
-            parent_of.push((pid, ppid));
-        }
-    }
-    let mut out = Vec::new();
-    let mut frontier = vec![root as i32];
-    while let Some(p) = frontier.pop() {
-        for &(c, pp) in &parent_of {
-            if pp == p && !out.contains(&c) {
-                out.push(c);
-                frontier.push(c);
-            }
-        }
-    }
-    out
 }
 
 /// shim-exec's stderr: what the process writes goes to the client, except a leading

@@ -10,6 +10,7 @@ mod logs;
 mod node;
 mod pods;
 mod probes;
+mod process;
 mod status;
 mod worker;
 

@@ -1480,14 +1480,7 @@ fn lease_owner(uid: &str, container: &str) -> String {
 
 /// A pidfd for `p` if it is still the same process (None when it is gone).
 fn pidfd(p: shim::ProcessRef) -> Option<std::os::fd::OwnedFd> {
-    use std::os::fd::FromRawFd;
-    // SAFETY: plain syscall; the returned descriptor is owned by us on success.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, p.pid, 0) };
-    if fd < 0 {
-        return None;
-    }
-    // SAFETY: `fd` is a new descriptor nobody else owns.
-    let owned = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as i32) };
+    let owned = super::process::pidfd_open(u32::try_from(p.pid).ok()?).ok()?;
     shim::is_running(p).then_some(owned)
 }
 
