@@ -34,26 +34,43 @@ impl ObjectWatch {
     pub async fn next(&mut self) -> Option<(Change, Value)> {
         loop {
             let ev = self.watcher.next().await?;
-            let Ok(new) = objects::decode(&ev.kv) else {
-                continue;
-            };
-            let old_match = ev
-                .prev
-                .as_ref()
-                .and_then(|p| objects::decode(p).ok())
-                .is_some_and(|p| self.sel.matches(&p.value));
-            let new_match = self.sel.matches(&new.value);
-            let change = match ev.kind {
-                EventKind::Create if new_match => Change::Added,
-                EventKind::Update if old_match && new_match => Change::Modified,
-                EventKind::Update if new_match => Change::Added,
-                EventKind::Update if old_match => Change::Deleted,
-                EventKind::Delete if old_match || new_match => Change::Deleted,
-                _ => continue,
-            };
-            return Some((change, new.value));
+            if let Some(change) = classify(&self.sel, &ev) {
+                return Some(change);
+            }
         }
     }
+}
+
+impl Change {
+    /// The watch event type on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Change::Added => "ADDED",
+            Change::Modified => "MODIFIED",
+            Change::Deleted => "DELETED",
+        }
+    }
+}
+
+/// What a store event means to a watcher with these selectors: objects entering the selection
+/// are ADDED, leaving it DELETED (as Kubernetes' watch cache filters); None if not its business.
+pub fn classify(sel: &Selectors, ev: &kubelite_storage::Event) -> Option<(Change, Value)> {
+    let new = objects::decode(&ev.kv).ok()?;
+    let old_match = ev
+        .prev
+        .as_ref()
+        .and_then(|p| objects::decode(p).ok())
+        .is_some_and(|p| sel.matches(&p.value));
+    let new_match = sel.matches(&new.value);
+    let change = match ev.kind {
+        EventKind::Create if new_match => Change::Added,
+        EventKind::Update if old_match && new_match => Change::Modified,
+        EventKind::Update if new_match => Change::Added,
+        EventKind::Update if old_match => Change::Deleted,
+        EventKind::Delete if old_match || new_match => Change::Deleted,
+        _ => return None,
+    };
+    Some((change, new.value))
 }
 
 /// A client bound to one field manager.

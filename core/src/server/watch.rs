@@ -14,7 +14,7 @@ use bytes::Bytes;
 use http::{HeaderValue, Response};
 use http_body_util::BodyExt;
 use hyper::body::Frame;
-use kubelite_storage::{EventKind, Revision, TryNext};
+use kubelite_storage::{Revision, TryNext};
 use serde_json::{json, Value};
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -188,24 +188,10 @@ pub async fn watch(
                     None => return,
                 },
             };
-            let Ok(new) = objects::decode(&ev.kv) else {
+            let Some((change, object)) = super::client::classify(&sel, &ev) else {
                 continue;
             };
-            let old_match = ev
-                .prev
-                .as_ref()
-                .and_then(|p| objects::decode(p).ok())
-                .is_some_and(|p| sel.matches(&p.value));
-            let new_match = sel.matches(&new.value);
-            let kind = match ev.kind {
-                EventKind::Create if new_match => "ADDED",
-                EventKind::Update if old_match && new_match => "MODIFIED",
-                EventKind::Update if new_match => "ADDED",
-                EventKind::Update if old_match => "DELETED",
-                EventKind::Delete if old_match || new_match => "DELETED",
-                _ => continue,
-            };
-            if !send(&tx, enc.event(kind, &new.value)).await {
+            if !send(&tx, enc.event(change.as_str(), &object)).await {
                 return;
             }
         }
