@@ -3,6 +3,7 @@
 
 mod bench;
 mod bench_pods;
+mod controller_flags;
 mod image;
 mod killall;
 mod server;

@@ -52,6 +52,8 @@ pub struct ServerArgs {
     /// Name of the pod network bridge.
     #[arg(long, default_value = "kubelite0")]
     pub bridge: String,
+    #[command(flatten)]
+    pub controllers: crate::controller_flags::ControllerArgs,
 }
 
 pub fn run(args: ServerArgs) -> anyhow::Result<()> {
@@ -82,6 +84,7 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
             https_port: args.https_port,
             tls_sans: args.tls_san.clone(),
             write_kubeconfig: args.write_kubeconfig.clone(),
+            controllers: args.controllers.config(),
         },
         backend,
     )

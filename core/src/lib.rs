@@ -4,6 +4,7 @@
 //! Later: scheduler and controllers, which talk to the store only through the API layer.
 
 pub mod apply;
+pub mod controllers;
 pub mod defaults;
 pub mod discovery;
 pub mod fieldvalidation;

@@ -32,10 +32,16 @@ pub struct ObjectWatch {
 impl ObjectWatch {
     /// The next change; None when the stream ended (re-list and watch again).
     pub async fn next(&mut self) -> Option<(Change, Value)> {
+        self.next_at().await.map(|(change, obj, _)| (change, obj))
+    }
+
+    /// The next change with the revision it happened at (for a deletion, the deletion's
+    /// revision, which the object's own `resourceVersion` does not carry).
+    pub async fn next_at(&mut self) -> Option<(Change, Value, Revision)> {
         loop {
             let ev = self.watcher.next().await?;
-            if let Some(change) = classify(&self.sel, &ev) {
-                return Some(change);
+            if let Some((change, obj)) = classify(&self.sel, &ev) {
+                return Some((change, obj, ev.kv.mod_revision));
             }
         }
     }
@@ -245,6 +251,22 @@ impl LocalClient {
             ..Default::default()
         };
         self.writer.delete(r, ns, name, &opts).await.map(|_| ())
+    }
+
+    /// Deletes with full options (preconditions, propagation policy, grace period).
+    pub async fn delete_with(
+        &self,
+        r: &Resource,
+        ns: Option<&str>,
+        name: &str,
+        opts: &DeleteOptions,
+    ) -> Result<(), ApiError> {
+        self.writer.delete(r, ns, name, opts).await.map(|_| ())
+    }
+
+    /// The field manager this client writes as.
+    pub fn manager(&self) -> &str {
+        &self.manager
     }
 
     /// Binds a pod to a node (the `binding` subresource).

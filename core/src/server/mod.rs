@@ -58,6 +58,8 @@ pub struct ServerConfig {
     pub tls_sans: Vec<String>,
     /// Extra place to write the admin kubeconfig (besides `<data-dir>/kubeconfig.yaml`).
     pub write_kubeconfig: Option<PathBuf>,
+    /// The in-process controllers (scheduler, workload controllers, node lifecycle).
+    pub controllers: crate::controllers::ControllerConfig,
 }
 
 /// Shared state of the running server.
@@ -319,6 +321,7 @@ pub async fn start(
     });
     bootstrap(&state).await?;
     gc::spawn(state.clone());
+    crate::controllers::spawn(state.clone(), cfg.controllers.clone());
     state.ready.store(true, Ordering::Release);
     Ok(RunningServer {
         state,
