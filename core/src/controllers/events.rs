@@ -65,7 +65,14 @@ impl Recorder {
         let previous = self.seen.lock().ok().and_then(|s| {
             s.get(&fold_key)
                 .filter(|p| p.at.elapsed() < FOLD_WINDOW)
-                .map(|p| (p.name.clone(), p.namespace.clone(), p.count, p.first.clone()))
+                .map(|p| {
+                    (
+                        p.name.clone(),
+                        p.namespace.clone(),
+                        p.count,
+                        p.first.clone(),
+                    )
+                })
         });
         if let Some((ev_name, ev_ns, count, first)) = previous {
             let patch = json!({"count": count + 1, "lastTimestamp": ts});

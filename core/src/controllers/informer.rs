@@ -117,11 +117,7 @@ impl Informer {
     }
 
     fn emit(&self, change: Change, obj: &Value, old: Option<&Value>) {
-        let hs: Vec<Handler> = self
-            .handlers
-            .lock()
-            .map(|h| h.clone())
-            .unwrap_or_default();
+        let hs: Vec<Handler> = self.handlers.lock().map(|h| h.clone()).unwrap_or_default();
         for h in hs {
             h(change, obj, old);
         }

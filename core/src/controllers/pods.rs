@@ -27,7 +27,10 @@ pub fn controller_of(obj: &Value) -> Option<&Value> {
 
 /// True when `obj` is controlled by the object with this uid.
 pub fn is_controlled_by(obj: &Value, owner_uid: &str) -> bool {
-    controller_of(obj).and_then(|r| r.get("uid")).and_then(Value::as_str) == Some(owner_uid)
+    controller_of(obj)
+        .and_then(|r| r.get("uid"))
+        .and_then(Value::as_str)
+        == Some(owner_uid)
 }
 
 pub fn uid_of(obj: &Value) -> &str {
@@ -170,7 +173,10 @@ mod tests {
         assert_eq!(p["metadata"]["namespace"], "ns");
         assert_eq!(p["metadata"]["labels"]["app"], "a");
         assert!(is_controlled_by(&p, "u1"));
-        assert_eq!(p["metadata"]["ownerReferences"][0]["blockOwnerDeletion"], true);
+        assert_eq!(
+            p["metadata"]["ownerReferences"][0]["blockOwnerDeletion"],
+            true
+        );
         let named = pod_from_template(&t, &owner(), Some("web-0"), "");
         assert_eq!(named["metadata"]["name"], "web-0");
     }

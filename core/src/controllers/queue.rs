@@ -74,7 +74,10 @@ impl WorkQueue {
             Err(_) => return,
         };
         let delay = BACKOFF_MIN
-            .saturating_mul(1u32.checked_shl(n.saturating_sub(1).min(20)).unwrap_or(u32::MAX))
+            .saturating_mul(
+                1u32.checked_shl(n.saturating_sub(1).min(20))
+                    .unwrap_or(u32::MAX),
+            )
             .min(BACKOFF_MAX);
         self.add_after(key, delay);
     }
@@ -153,13 +156,17 @@ mod tests {
         q.add_after("x", Duration::from_millis(20));
         assert!(q.is_empty());
         assert_eq!(
-            tokio::time::timeout(Duration::from_secs(5), q.next()).await.ok(),
+            tokio::time::timeout(Duration::from_secs(5), q.next())
+                .await
+                .ok(),
             Some("x".to_string())
         );
         q.done("x");
         q.add_rate_limited("y");
         assert_eq!(
-            tokio::time::timeout(Duration::from_secs(5), q.next()).await.ok(),
+            tokio::time::timeout(Duration::from_secs(5), q.next())
+                .await
+                .ok(),
             Some("y".to_string())
         );
     }
