@@ -31,12 +31,32 @@ pub struct BenchArgs {
     /// Run the pod lifecycle benchmark instead (node agent; root; needs an image archive).
     #[arg(long)]
     pub pods: bool,
+    /// Run the workload-controller benchmark instead (node agent; root; needs an image archive
+    /// and kubectl on PATH): a Deployment to Available, its rolling update, and the control plane
+    /// at rest with many pods in store.
+    #[arg(long)]
+    pub controllers: bool,
+    /// Replicas of the Deployment in `--controllers`.
+    #[arg(long, default_value_t = 100)]
+    pub deployment_replicas: usize,
+    /// Pods in store for the at-rest figure of `--controllers`.
+    #[arg(long, default_value_t = 1000)]
+    pub at_rest_pods: usize,
     /// Image archive (busybox) for `--pods`.
     #[arg(long, default_value = "testdata/images/out/busybox-oci.tar")]
     pub image_archive: std::path::PathBuf,
-    /// Pods per phase of `--pods`.
+    /// Pods per phase of `--pods` (0 skips the latency and memory phases).
     #[arg(long, default_value_t = 100)]
     pub pod_count: usize,
+    /// Timed `podman kube play` runs of the same pod in `--pods` (0 skips podman).
+    #[arg(long, default_value_t = 10)]
+    pub podman_runs: usize,
+    /// With `--pods`: create and delete this many pods, then check that nothing leaked.
+    #[arg(long, default_value_t = 0)]
+    pub leak_cycles: usize,
+    /// Pods in flight at once during the leak run.
+    #[arg(long, default_value_t = 10)]
+    pub leak_parallel: usize,
 }
 
 struct ServerProcess {
@@ -87,9 +107,16 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
+    if args.controllers {
+        return crate::bench_controllers::run(
+            &args.image_archive,
+            args.deployment_replicas,
+            args.at_rest_pods,
+        );
+    }
     if args.pods {
         let _ = rustls::crypto::ring::default_provider().install_default();
-        return rt.block_on(crate::bench_pods::run(&args.image_archive, args.pod_count));
+        return rt.block_on(crate::bench_pods::run(&args));
     }
     rt.block_on(bench(args))
 }

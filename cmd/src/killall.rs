@@ -46,6 +46,22 @@ pub fn run(args: KillallArgs) -> anyhow::Result<()> {
     let attempts = attempt_dirs(&pods);
     let mut shims = Vec::new();
     for a in &attempts {
+        // A helper still creating its container (no pid record yet): kill it and whatever it
+        // made in the container's cgroup.
+        if let shim::Observed::Starting { shim: owner, .. } =
+            shim::observe(&a.join("pid"), &a.join("exit.json"))
+        {
+            let id = std::fs::read_to_string(a.join("id")).unwrap_or_default();
+            let uid = a
+                .ancestors()
+                .nth(3)
+                .and_then(Path::file_name)
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            if !id.trim().is_empty() && !uid.is_empty() {
+                shim::abandon_start(owner, &format!("/kubelite/pod{uid}/{}", id.trim()));
+            }
+        }
         if let Some(rec) = shim::read_pid_record(&a.join("pid")) {
             if shim::is_running(rec.container) {
                 shim::signal(rec.container, shim::Signal::SIGKILL).ok();
@@ -68,6 +84,10 @@ pub fn run(args: KillallArgs) -> anyhow::Result<()> {
         if let Err(e) = volumes::teardown_pod_volumes(&pod.path()) {
             eprintln!("{}: {e}", pod.path().display());
         }
+        // The helpers removed their containers' cgroups; the pod's parent cgroup is the
+        // agent's to remove (as its teardown does).
+        let uid = pod.file_name().to_string_lossy().into_owned();
+        shim::remove_empty_cgroup(&format!("/kubelite/pod{uid}"));
     }
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()

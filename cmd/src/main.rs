@@ -2,7 +2,11 @@
 //! `kubelite server` runs the control plane (and, from issue #3, the node agent).
 
 mod bench;
+mod bench_controllers;
+mod bench_leak;
+mod bench_podman;
 mod bench_pods;
+mod bench_procmem;
 mod controller_flags;
 mod image;
 mod killall;
@@ -25,7 +29,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the API server (control plane) on this machine.
-    Server(server::ServerArgs),
+    Server(Box<server::ServerArgs>),
     /// Measure start-up, memory, create throughput, LIST and watch latency of a server.
     Bench(bench::BenchArgs),
     /// Manage the node's image store (import archives, list, remove).
@@ -41,6 +45,8 @@ enum Command {
 }
 
 fn main() -> anyhow::Result<()> {
+    // The container helpers first, with a command line of their own (see `shim`).
+    shim::dispatch_helper();
     let cli = Cli::parse();
     // The container helpers run libcontainer: no tracing subscriber, no threads, before anything.
     let command = match cli.command {
@@ -56,7 +62,7 @@ fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     match command {
-        Command::Server(args) => server::run(args),
+        Command::Server(args) => server::run(*args),
         Command::Bench(args) => bench::run(args),
         Command::Image(args) => image::run(args),
         Command::Killall(args) => killall::run(args),

@@ -3,6 +3,7 @@
 use anyhow::Context;
 use clap::Args;
 use kubelite_core::server::{self, ServerConfig};
+use kubelite_runtime::agent::eviction;
 use kubelite_storage::{SqliteBackend, SqliteOptions};
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -52,8 +53,34 @@ pub struct ServerArgs {
     /// Name of the pod network bridge.
     #[arg(long, default_value = "kubelite0")]
     pub bridge: String,
+    /// Hard eviction thresholds, as kubelet's: `signal<quantity|percentage` pairs separated by
+    /// commas (memory.available, nodefs.available, nodefs.inodesFree, imagefs.available,
+    /// imagefs.inodesFree, pid.available); repeated flags merge; given at all, it replaces the
+    /// defaults (an empty value turns eviction off). The disk defaults are 5% where the kubelet's
+    /// are 10% (nodefs) and 15% (imagefs).
+    /// [default: memory.available<100Mi,nodefs.available<5%,nodefs.inodesFree<5%,imagefs.available<5%,imagefs.inodesFree<5%]
+    #[arg(long = "eviction-hard", value_name = "SIGNAL<VALUE,...")]
+    pub eviction_hard: Vec<String>,
+    /// How long a node pressure condition stays True after its eviction threshold was last met.
+    #[arg(long, value_parser = crate::controller_flags::parse_duration, default_value = "5m0s")]
+    pub eviction_pressure_transition_period: Duration,
+    /// How often eviction signals are observed (kubelet's housekeeping interval).
+    #[arg(long, value_parser = crate::controller_flags::parse_duration, default_value = "10s", hide = true)]
+    pub eviction_interval: Duration,
     #[command(flatten)]
     pub controllers: crate::controller_flags::ControllerArgs,
+}
+
+fn eviction_config(args: &ServerArgs) -> anyhow::Result<eviction::EvictionConfig> {
+    let hard = eviction::parse_thresholds(
+        (!args.eviction_hard.is_empty()).then_some(args.eviction_hard.as_slice()),
+    )
+    .context("--eviction-hard")?;
+    Ok(eviction::EvictionConfig {
+        hard,
+        interval: args.eviction_interval.max(Duration::from_millis(100)),
+        pressure_transition: args.eviction_pressure_transition_period,
+    })
 }
 
 pub fn run(args: ServerArgs) -> anyhow::Result<()> {
@@ -66,6 +93,7 @@ pub fn run(args: ServerArgs) -> anyhow::Result<()> {
 
 async fn serve(args: ServerArgs) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
+    let eviction = eviction_config(&args)?;
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("creating {}", args.data_dir.display()))?;
     let db_dir = args.data_dir.join("db");
@@ -77,6 +105,7 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
     opts.keep_window = Duration::from_secs(args.compaction_keep_seconds);
     let backend = SqliteBackend::open(opts)
         .with_context(|| format!("opening the store in {}", db_dir.display()))?;
+    args.controllers.apply_admission_defaults();
     let running = server::start(
         ServerConfig {
             data_dir: args.data_dir.clone(),
@@ -116,7 +145,7 @@ async fn serve(args: ServerArgs) -> anyhow::Result<()> {
             bridge: args.bridge.clone(),
             max_pods: args.max_pods,
             exe: std::env::current_exe().context("locating the kubelite binary")?,
-            bind_unscheduled: true,
+            eviction,
         };
         let client = kubelite_core::server::client::LocalClient::new(
             running.state.writer.clone(),

@@ -2,12 +2,46 @@
 //! per container: owns it for its whole life) and `kubelite shim-exec` (one process inside a
 //! running container, for kubectl exec). Both run libcontainer, which must not share a
 //! process with threads or a tracing subscriber: dispatch them before anything else in
-//! `main` (no tracing init, no tokio runtime). They never return.
+//! `main` (no tracing init, no tokio runtime). They never return. [`dispatch_helper`] parses
+//! their command lines with a parser of their own: a helper lives as long as its container,
+//! and building clap's tree of every `kubelite` subcommand would leave ~75 KiB of heap
+//! touched in each one.
 
 use std::path::PathBuf;
 
-use clap::Args;
+use clap::{Args, Parser, Subcommand};
 use kubelite_runtime::shim::{self, ExecRequest};
+
+/// The command line of the helpers alone.
+#[derive(Parser)]
+#[command(name = "kubelite")]
+struct HelperCli {
+    #[command(subcommand)]
+    command: Helper,
+}
+
+#[derive(Subcommand)]
+enum Helper {
+    Shim(ShimArgs),
+    #[command(name = "shim-exec")]
+    ShimExec(ShimExecArgs),
+}
+
+/// Runs `kubelite shim` / `kubelite shim-exec` (never returning) when the first argument names
+/// one; returns otherwise. Call first thing in `main`.
+pub fn dispatch_helper() {
+    let first = std::env::args_os().nth(1);
+    if !matches!(
+        first.as_deref().and_then(|a| a.to_str()),
+        Some("shim" | "shim-exec")
+    ) {
+        return;
+    }
+    match HelperCli::parse().command {
+        Helper::Shim(args) => run(args),
+        Helper::ShimExec(args) => run_exec(args),
+    }
+}
 
 /// `kubelite shim <LAUNCH_FILE>`.
 #[derive(Args, Debug)]

@@ -81,6 +81,8 @@ spec:
 #[test]
 fn containers_of_a_pod_share_localhost_and_an_empty_dir() {
     let c = Cluster::start_with_agent(&[]);
+    // The refresher replaces index.html atomically (a temporary file in the same directory,
+    // then a rename), so the checker never reads a half-written page.
     c.ok_stdin(&["apply", "-f", "-"], r#"
 apiVersion: v1
 kind: Pod
@@ -99,7 +101,7 @@ spec:
     volumeMounts: [{name: shared, mountPath: /shared}]
   - name: refresher
     image: busybox
-    command: ["sh", "-c", "while true; do cat /shared/order > /shared/index.html; echo fresh >> /shared/index.html; sleep 0.2; done"]
+    command: ["sh", "-c", "while true; do { cat /shared/order; echo fresh; } > /shared/.index.tmp && mv /shared/.index.tmp /shared/index.html; sleep 0.2; done"]
     volumeMounts: [{name: shared, mountPath: /shared}]
   - name: checker
     image: busybox

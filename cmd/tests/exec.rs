@@ -150,45 +150,9 @@ fn exec_runs_commands_and_reports_like_kubernetes() {
         "{err}"
     );
 
-    // SPDY (kubectl's fallback, forced here) is refused with a Status kubectl prints.
-    let out = c
-        .kubectl_cmd(&["exec", "box", "--", "true"])
-        .env("KUBECTL_REMOTE_COMMAND_WEBSOCKETS", "false")
-        .stdin(Stdio::null())
-        .output()
-        .expect("kubectl");
-    assert!(!out.status.success(), "{}", show(&out));
-    assert!(
-        text(&out.stderr)
-            .contains("Error from server (BadRequest): pods/exec is served over WebSocket"),
-        "{}",
-        show(&out)
-    );
+    // SPDY (kubectl's fallback, and the only path of 1.29 and older): tests/legacy_spdy.rs.
 
-    // A client that goes away ends its process (no leftover in the container).
-    let mut gone = c
-        .kubectl_cmd(&["exec", "box", "--", "sh", "-c", "echo up; exec sleep 4321"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("kubectl");
-    {
-        use std::io::Read;
-        let mut first = [0u8; 3];
-        gone.stdout
-            .as_mut()
-            .expect("stdout")
-            .read_exact(&mut first)
-            .expect("exec output");
-        assert_eq!(&first, b"up\n");
-    }
-    let _ = gone.kill();
-    let _ = gone.wait();
-    poll("the abandoned exec killed", START, || {
-        let ps = c.ok(&["exec", "box", "--", "ps"]);
-        (!ps.contains("sleep 4321")).then_some(())
-    });
+    // A client that goes away: exec_outlives_its_client_as_with_containerd.
 
     delete_pods(&c);
 }
@@ -323,5 +287,99 @@ spec:
     });
     assert_eq!(container_state(&pod, "c")["terminated"]["exitCode"], 5);
 
+    delete_pods(&c);
+}
+
+/// Reads `r` until what was read contains `marker`; returns it all.
+fn read_until(r: &mut impl std::io::Read, marker: &str) -> String {
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !text(&seen).contains(marker) {
+        match r.read(&mut buf) {
+            Ok(0) | Err(_) => panic!("output ended before {marker:?}: {:?}", text(&seen)),
+            Ok(n) => seen.extend_from_slice(&buf[..n]),
+        }
+    }
+    text(&seen)
+}
+
+/// The contents of `path` in pod `box` (empty if it does not exist).
+fn file_in_box(c: &Cluster, path: &str) -> String {
+    text(&c.kubectl(&["exec", "box", "--", "cat", path]).stdout)
+}
+
+/// kubelet + containerd: the CRI exec waits for its process whatever happens to the streams,
+/// so a client that goes away does not kill it. The end of the session closes its stdin
+/// (StdinOnce); without a tty it then runs on until it exits (its output going nowhere, without
+/// SIGPIPE); with a tty the closed input closes the console, which hangs the terminal up
+/// (SIGHUP).
+#[test]
+fn exec_outlives_its_client_as_with_containerd() {
+    let c = Cluster::start_with_agent(&[]);
+    c.ok_stdin(
+        &["apply", "-f", "-"],
+        r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: box}
+spec:
+  containers:
+  - name: main
+    image: busybox
+    command: ["sleep", "100000"]
+"#,
+    );
+    wait_container(&c, "box", "main", "running");
+
+    let script = "echo up; cat >/dev/null; echo stdin-closed > /tmp/left; \
+                  until [ -e /tmp/go ]; do sleep 0.1; done; \
+                  echo talking-to-nobody; echo exited > /tmp/left";
+    let mut gone = c
+        .kubectl_cmd(&["exec", "-i", "box", "--", "sh", "-c", script])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("kubectl");
+    read_until(gone.stdout.as_mut().expect("stdout"), "up\n");
+    let _ = gone.kill();
+    let _ = gone.wait();
+    poll("the abandoned exec's stdin closed", START, || {
+        (file_in_box(&c, "/tmp/left") == "stdin-closed\n").then_some(())
+    });
+    c.ok(&["exec", "box", "--", "touch", "/tmp/go"]);
+    poll("the abandoned exec ran to its end", START, || {
+        (file_in_box(&c, "/tmp/left") == "exited\n").then_some(())
+    });
+
+    // With a tty: SIGHUP. Killing `script` hangs up kubectl's terminal, which ends kubectl.
+    let has_script = std::process::Command::new("script")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if has_script {
+        let command = format!(
+            "{} exec -it box -- sh -c 'trap \"echo hup > /tmp/hup; exit 3\" HUP; echo ready; while :; do sleep 0.1; done'",
+            kubectl_bin()
+        );
+        let mut term = std::process::Command::new("script")
+            .args(["-qec", &command, "/dev/null"])
+            .env("KUBECONFIG", c.kubeconfig())
+            .env("HOME", c.data_dir())
+            .env("KUBECACHEDIR", c.data_dir().join("kubecache"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("script");
+        read_until(term.stdout.as_mut().expect("stdout"), "ready");
+        let _ = term.kill();
+        let _ = term.wait();
+        poll("the abandoned terminal hung up", START, || {
+            (file_in_box(&c, "/tmp/hup") == "hup\n").then_some(())
+        });
+    } else {
+        eprintln!("skipping the tty check: `script` (util-linux) is not installed");
+    }
     delete_pods(&c);
 }

@@ -192,6 +192,9 @@ pub static RESOURCES: &[Resource] = &[
     res!("batch", "v1", "cronjobs", "cronjob", "CronJob", true, short: &["cj"], cat: ALL, verbs: CRUD, sub: &[status("batch", "v1", "CronJob")], def: "io.k8s.api.batch.v1.CronJob"),
     // coordination.k8s.io/v1
     res!("coordination.k8s.io", "v1", "leases", "lease", "Lease", true, short: NONE, cat: NONE, verbs: CRUD, sub: &[], def: "io.k8s.api.coordination.v1.Lease"),
+    // storage.k8s.io/v1
+    res!("storage.k8s.io", "v1", "storageclasses", "storageclass", "StorageClass", false, short: &["sc"], cat: NONE, verbs: CRUD,
+        sub: &[], def: "io.k8s.api.storage.v1.StorageClass"),
     // events.k8s.io/v1
     res!("events.k8s.io", "v1", "events", "event", "Event", true, short: &["ev"], cat: NONE, verbs: CRUD, sub: &[], def: "io.k8s.api.events.v1.Event"),
     // authentication / authorization: create-only reviews

@@ -73,6 +73,9 @@ impl Cluster {
             format!("10.{}.{}.0/24", 100 + (n / 256) % 100, n % 256),
             "--node-name".to_string(),
             format!("node-{port}"),
+            // No node-pressure eviction from the shared machine's real disk and memory (a test
+            // that wants it passes its own --eviction-hard, which merges with this empty one).
+            "--eviction-hard=".to_string(),
         ];
         flags.extend(extra.iter().map(|s| s.to_string()));
         let mut c = Cluster {
@@ -347,4 +350,61 @@ impl Cluster {
 /// Parses JSON or panics with the text.
 pub fn json(text: &str) -> serde_json::Value {
     serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+}
+
+/// The time now in UTC, formatted by `date -u` (e.g. `+%Y-%m-%dT%H:%M:%SZ`).
+pub fn utc_now(format: &str) -> String {
+    let out = Command::new("date")
+        .args(["-u", format])
+        .output()
+        .expect("date");
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+impl Cluster {
+    /// Registers a Node that no kubelet runs (a "fake" node for the scheduler and controllers)
+    /// and reports it Ready with this capacity. `labels` are extra JSON members of its labels
+    /// (leading comma), `spec` JSON members of its spec.
+    pub fn add_fake_node(&self, name: &str, cpu: &str, memory: &str, labels: &str, spec: &str) {
+        self.ok_stdin(
+            &["create", "-f", "-"],
+            &format!(
+                r#"{{"apiVersion": "v1", "kind": "Node", "metadata": {{"name": "{name}",
+                "labels": {{"kubernetes.io/hostname": "{name}" {labels}}}}}, "spec": {{{spec}}}}}"#
+            ),
+        );
+        self.report_fake_node_ready(name, cpu, memory);
+    }
+
+    /// Posts a fake node's status as its kubelet would: Ready, heartbeat now.
+    pub fn report_fake_node_ready(&self, name: &str, cpu: &str, memory: &str) {
+        let ts = utc_now("+%Y-%m-%dT%H:%M:%SZ");
+        let status = format!(
+            r#"{{"status": {{"capacity": {{"cpu": "{cpu}", "memory": "{memory}", "pods": "110"}},
+            "allocatable": {{"cpu": "{cpu}", "memory": "{memory}", "pods": "110"}},
+            "conditions": [{{"type": "Ready", "status": "True", "reason": "KubeletReady",
+            "message": "kubelet is posting ready status",
+            "lastHeartbeatTime": "{ts}", "lastTransitionTime": "{ts}"}}]}}}}"#
+        );
+        self.ok(&[
+            "patch",
+            "node",
+            name,
+            "--subresource=status",
+            "--type=merge",
+            "-p",
+            &status,
+        ]);
+    }
+
+    /// Renews a fake node's Lease in `kube-node-lease`, as its kubelet would.
+    pub fn renew_fake_node_lease(&self, name: &str) {
+        let lease = format!(
+            r#"{{"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+            "metadata": {{"name": "{name}", "namespace": "kube-node-lease"}},
+            "spec": {{"holderIdentity": "{name}", "leaseDurationSeconds": 40, "renewTime": "{}"}}}}"#,
+            utc_now("+%Y-%m-%dT%H:%M:%S.%6NZ")
+        );
+        self.ok_stdin(&["apply", "-f", "-"], &lease);
+    }
 }

@@ -7,10 +7,24 @@
 //! Shared pieces: [`informer`] (caches), [`queue`] (keys with dedup and back-off), [`events`]
 //! (Events with folding), [`pods`] (owner references, pods from templates, readiness).
 
+pub mod claim;
+pub mod cronjob;
+pub mod daemonset;
+pub mod deployment;
 pub mod events;
+pub mod hash;
 pub mod informer;
+pub mod job;
+pub mod nodelifecycle;
 pub mod pods;
 pub mod queue;
+pub mod ranking;
+pub mod replicaset;
+pub mod scheduler;
+pub mod statefulset;
+pub mod taints;
+pub mod ttl_after_finished;
+pub mod volumes;
 
 use crate::resources::Resource;
 use crate::server::client::{resource, LocalClient};
@@ -28,11 +42,37 @@ use std::time::Duration;
 pub struct ControllerConfig {
     /// Controllers to run (by name); empty = all.
     pub enabled: Vec<String>,
+    /// First delay before a Job replaces failed pods, doubled per further failure (default
+    /// 10 s, Kubernetes' `DefaultJobPodFailureBackOff`).
+    pub job_pod_failure_backoff: Option<Duration>,
+    /// Longest such delay (default 10 min, `MaxJobPodFailureBackOff`).
+    pub job_pod_failure_backoff_max: Option<Duration>,
+    /// ReplicaSets reconciled at once (`--concurrent-replicaset-syncs`; 0 = 5).
+    pub concurrent_replicaset_syncs: usize,
+    /// Deployments reconciled at once (`--concurrent-deployment-syncs`; 0 = 5).
+    pub concurrent_deployment_syncs: usize,
+    /// How often node health is checked (default 5 s).
+    pub node_monitor_period: Option<Duration>,
+    /// How long a silent node stays Ready before it is marked Unknown (default 40 s).
+    pub node_monitor_grace_period: Option<Duration>,
+    /// Where the local-path provisioner keeps volume directories (`<data-dir>/storage` unless
+    /// set; the server fills it in from its data dir).
+    pub local_storage_path: Option<std::path::PathBuf>,
 }
 
 impl ControllerConfig {
+    /// kube-controller-manager's `--controllers` semantics: empty or `*` = all, `foo` enables
+    /// foo, `-foo` disables foo (`*,-nodelifecycle` = all but the node lifecycle controller).
     pub fn runs(&self, name: &str) -> bool {
-        self.enabled.is_empty() || self.enabled.iter().any(|n| n == name)
+        if self
+            .enabled
+            .iter()
+            .any(|n| n.strip_prefix('-') == Some(name))
+        {
+            return false;
+        }
+        let only_disables = self.enabled.iter().all(|n| n.starts_with('-'));
+        only_disables || self.enabled.iter().any(|n| n == name || n == "*")
     }
 }
 
@@ -132,5 +172,34 @@ pub fn spawn(server: Arc<ApiServer>, config: ControllerConfig) {
     // Each controller registers its informer handlers and workers here (before the informers
     // start, so the handlers see the initial list):
     //   if ctx.config.runs("name") { name::register(&ctx); }
+    if ctx.config.runs("scheduler") {
+        scheduler::register(&ctx);
+    }
+    if ctx.config.runs("daemonset") {
+        daemonset::register(&ctx);
+    }
+    if ctx.config.runs("nodelifecycle") {
+        nodelifecycle::register(&ctx);
+    }
+    if ctx.config.runs("replicaset") {
+        replicaset::register(&ctx);
+    }
+    if ctx.config.runs("deployment") {
+        deployment::register(&ctx);
+    }
+    if ctx.config.runs("job") {
+        job::register(&ctx);
+    }
+    if ctx.config.runs("cronjob") {
+        cronjob::register(&ctx);
+    }
+    if ctx.config.runs("ttl-after-finished") {
+        ttl_after_finished::register(&ctx);
+    }
+    if ctx.config.runs("statefulset") {
+        statefulset::register(&ctx);
+    }
+    // persistentvolume-binder, local-path-provisioner, persistentvolume(claim)-protection:
+    volumes::register(&ctx);
     ctx.start();
 }

@@ -3,15 +3,18 @@
 //! and admission plugins that fill fields in), plus the Job selector generation that needs the
 //! object's uid. Defaults only fill what is unset; the few upstream overrides are noted.
 //!
-//! Submodule `pod` holds pod-spec, container, volume and pod-only (admission, status) defaults.
+//! Submodule `pod` holds pod-spec, container, volume and pod-only (admission, status) defaults;
+//! `storage` the StorageClass defaults and the storage admission plugins (default class, PVC/PV
+//! protection finalizers).
 
 mod pod;
+pub mod storage;
 
 use crate::resources::Resource;
 use crate::validation::quantity::canonical_resource_value;
 use serde_json::{json, Map, Value};
 
-pub use pod::default_pull_policy;
+pub use pod::{default_pull_policy, set_default_toleration_seconds};
 
 /// Fills in the defaults of a new (or replaced) object of `resource`'s kind.
 ///
@@ -37,6 +40,7 @@ pub fn apply_defaults(resource: &Resource, obj: &mut Value) {
         ("apps", "DaemonSet") => daemon_set_defaults(obj),
         ("batch", "Job") => job_defaults(obj),
         ("batch", "CronJob") => cron_job_defaults(obj),
+        ("storage.k8s.io", "StorageClass") => storage::storage_class_defaults(obj),
         _ => {}
     }
 }

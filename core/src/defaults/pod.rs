@@ -4,6 +4,7 @@
 
 use super::{canonicalize_resource_list, ensure_obj, set_default, set_if_unset_or_empty};
 use serde_json::{json, Map, Value};
+use std::sync::atomic::{AtomicI64, Ordering};
 
 const VOLUME_SOURCE_KEYS: &[&str] = &[
     "emptyDir",
@@ -37,6 +38,18 @@ const VOLUME_SOURCE_KEYS: &[&str] = &[
     "ephemeral",
     "image",
 ];
+
+/// The DefaultTolerationSeconds admission plugin's settings (kube-apiserver's
+/// `--default-not-ready-toleration-seconds` / `--default-unreachable-toleration-seconds`).
+static DEFAULT_NOT_READY_TOLERATION: AtomicI64 = AtomicI64::new(300);
+static DEFAULT_UNREACHABLE_TOLERATION: AtomicI64 = AtomicI64::new(300);
+
+/// Sets the toleration seconds added to pods that do not tolerate the not-ready/unreachable
+/// taints themselves (process-wide, set once at start).
+pub fn set_default_toleration_seconds(not_ready: i64, unreachable: i64) {
+    DEFAULT_NOT_READY_TOLERATION.store(not_ready, Ordering::Relaxed);
+    DEFAULT_UNREACHABLE_TOLERATION.store(unreachable, Ordering::Relaxed);
+}
 
 /// The image pull policy Kubernetes picks for an image: `Always` for `:latest` or no tag (and no
 /// digest), `IfNotPresent` otherwise (also for references that do not parse).
@@ -362,12 +375,19 @@ pub(crate) fn pod_defaults(pod: &mut Value) {
         .cloned()
         .unwrap_or_default();
     let mut added = tolerations.clone();
-    for taint in [
-        "node.kubernetes.io/not-ready",
-        "node.kubernetes.io/unreachable",
+    for (taint, seconds) in [
+        (
+            "node.kubernetes.io/not-ready",
+            &DEFAULT_NOT_READY_TOLERATION,
+        ),
+        (
+            "node.kubernetes.io/unreachable",
+            &DEFAULT_UNREACHABLE_TOLERATION,
+        ),
     ] {
         if !not_ready_or_unreachable_tolerated(&tolerations, taint) {
-            added.push(json!({"key": taint, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300}));
+            let seconds = seconds.load(Ordering::Relaxed);
+            added.push(json!({"key": taint, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": seconds}));
         }
     }
     if added.len() != tolerations.len() {

@@ -14,8 +14,11 @@
 //! apiserver makes answer the upgrade request with an HTTP error, and what the kubelet reports
 //! (container not running, the process could not start) comes after the `101` as an
 //! `InternalError` status on the error channel, so kubectl prints
-//! `error: Internal error occurred: …`. SPDY (kubectl's fallback, a `POST`) is not served: it
-//! is answered with a `400` Status that kubectl prints.
+//! `error: Internal error occurred: …`.
+//!
+//! The same sessions are served over SPDY/3.1 (kubectl 1.27–1.29, and later ones falling back
+//! or with `KUBECTL_REMOTE_COMMAND_WEBSOCKETS=false`): see [`super::exec_spdy`]. Both transports
+//! run the one [`pump`] through the [`Transport`] trait.
 
 use super::body::{self, Body};
 use super::query::Query;
@@ -30,6 +33,7 @@ use http::{HeaderMap, HeaderValue, Method, Response, StatusCode};
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 use serde_json::{json, Value};
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -98,7 +102,8 @@ pub struct ExecSession {
     /// Terminal size changes (with a tty, when the agent can apply them).
     pub resize: Option<mpsc::UnboundedSender<TerminalSize>>,
     /// The process's output, then its outcome as the last event. Dropping the receiver tells
-    /// the agent the client is gone (it then ends the process).
+    /// the agent the client is gone: as containerd, it closes the process's stdin (a tty is
+    /// hung up) and lets the process run to its end, discarding its output.
     pub events: mpsc::Receiver<ExecEvent>,
 }
 
@@ -249,7 +254,11 @@ fn stream_of(frame: &[u8]) -> Option<(u8, &[u8])> {
 }
 
 fn parse_size(payload: &[u8]) -> Option<TerminalSize> {
-    let v: Value = serde_json::from_slice(payload).ok()?;
+    size_from(&serde_json::from_slice(payload).ok()?)
+}
+
+/// A terminal size from its JSON (`{"Width":W,"Height":H}`, client-go's `TerminalSize`).
+pub(super) fn size_from(v: &Value) -> Option<TerminalSize> {
     let dim = |k: &str| {
         v.get(k)
             .and_then(Value::as_u64)
@@ -259,6 +268,34 @@ fn parse_size(payload: &[u8]) -> Option<TerminalSize> {
         width: dim("Width")?,
         height: dim("Height")?,
     })
+}
+
+/// What was asked for: the pod (as stored), the container, the command (exec), the streams.
+pub(super) struct Target {
+    pub pod: Value,
+    pub container: String,
+    pub command: Vec<String>,
+    pub streams: Streams,
+    pub attach: bool,
+}
+
+impl Target {
+    /// Asks the node agent to start the session.
+    pub(super) fn start(
+        &self,
+        node: &Arc<dyn NodeExec>,
+    ) -> BoxFuture<'static, Result<ExecSession, String>> {
+        if self.attach {
+            node.attach(self.pod.clone(), self.container.clone(), self.streams)
+        } else {
+            node.exec(
+                self.pod.clone(),
+                self.container.clone(),
+                self.command.clone(),
+                self.streams,
+            )
+        }
+    }
 }
 
 /// `GET|POST /api/v1/namespaces/<ns>/pods/<name>/exec|attach`.
@@ -292,7 +329,8 @@ pub async fn connect(
     let node_name = pod
         .pointer("/spec/nodeName")
         .and_then(Value::as_str)
-        .unwrap_or("");
+        .unwrap_or("")
+        .to_string();
     if node_name.is_empty() {
         return Err(ApiError::bad_request(format!(
             "pod {name} does not have a host assigned"
@@ -308,12 +346,29 @@ pub async fn connect(
             "you must specify at least one command for the container",
         ));
     }
-    if !is_websocket(headers) || *method != Method::GET {
-        let what = if attach { "attach" } else { "exec" };
-        return Err(ApiError::bad_request(format!(
-            "pods/{what} is served over WebSocket ({}) only; this server does not speak SPDY (kubectl 1.30 and later use WebSocket unless KUBECTL_REMOTE_COMMAND_WEBSOCKETS=false)",
-            PROTOCOLS[0]
-        )));
+    let target = Target {
+        pod,
+        container,
+        command,
+        streams,
+        attach,
+    };
+    let node = || {
+        server.exec.get().cloned().ok_or_else(|| {
+            ApiError::new(
+                503,
+                "ServiceUnavailable",
+                format!(
+                    "pod exec and attach are served by the node agent, which does not run in this server (node {node_name:?})"
+                ),
+            )
+        })
+    };
+    if !(is_websocket(headers) && *method == Method::GET) {
+        if !super::spdy_session::is_upgrade(headers) {
+            return Err(ApiError::bad_request("Upgrade request required"));
+        }
+        return super::exec_spdy::connect(target, headers, upgrade, node).await;
     }
     let protocol = negotiate(headers).ok_or_else(|| {
         ApiError::bad_request(format!(
@@ -333,15 +388,7 @@ pub async fn connect(
     let accept = derive_accept_key(key.as_bytes());
     let upgrade = upgrade
         .ok_or_else(|| ApiError::bad_request("unable to upgrade: not an HTTP/1.1 upgrade"))?;
-    let Some(node) = server.exec.get().cloned() else {
-        return Err(ApiError::new(
-            503,
-            "ServiceUnavailable",
-            format!(
-                "pod exec and attach are served by the node agent, which does not run in this server (node {node_name:?})"
-            ),
-        ));
-    };
+    let node = node()?;
 
     let v5 = protocol == PROTOCOLS[0];
     tokio::spawn(async move {
@@ -353,12 +400,8 @@ pub async fn connect(
             }
         };
         let ws = WebSocketStream::from_raw_socket(io, Role::Server, None).await;
-        let session = if attach {
-            node.attach(pod, container, streams).await
-        } else {
-            node.exec(pod, container, command.clone(), streams).await
-        };
-        run(ws, session, &command, v5).await;
+        let session = target.start(&node).await;
+        run(ws, session, &target.command, v5).await;
     });
 
     let mut r = Response::new(body::full(Bytes::new()));
@@ -379,6 +422,51 @@ pub async fn connect(
     Ok(r)
 }
 
+/// What the client sent, as the pump sees it (whatever the transport).
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Input {
+    Stdin(Vec<u8>),
+    /// The client's stdin is at its end.
+    StdinEnd,
+    Resize(TerminalSize),
+    /// The client went away.
+    Gone,
+}
+
+/// Where output goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Output {
+    Stdout,
+    Stderr,
+}
+
+/// One way of carrying a session to the client: WebSocket channels ([`run`]) or SPDY
+/// streams ([`super::exec_spdy`]).
+pub(super) trait Transport: Send {
+    /// The next thing the client sent. Cancel-safe: nothing is lost if the future is dropped.
+    fn input(&mut self) -> impl Future<Output = Input> + Send;
+    /// Sends output to the client; false when the client is gone.
+    fn output(&mut self, to: Output, data: Vec<u8>) -> impl Future<Output = bool> + Send;
+    /// Sends the status (None: the client is gone) and ends the connection.
+    fn finish(self, status: Option<Value>) -> impl Future<Output = ()> + Send;
+}
+
+/// Runs one session over a transport until the outcome is sent (or the client left);
+/// `session` is what the agent answered, `command` is for the status message.
+pub(super) async fn serve<T: Transport>(
+    mut transport: T,
+    session: Result<ExecSession, String>,
+    command: &[String],
+) {
+    let status = match session {
+        Err(e) => Some(internal_status(&format!(
+            "unable to upgrade connection: {e}"
+        ))),
+        Ok(session) => pump(&mut transport, session, command).await,
+    };
+    transport.finish(status).await;
+}
+
 fn frame(channel: u8, data: &[u8]) -> Message {
     let mut v = Vec::with_capacity(data.len() + 1);
     v.push(channel);
@@ -386,62 +474,95 @@ fn frame(channel: u8, data: &[u8]) -> Message {
     Message::Binary(v.into())
 }
 
-/// Pumps one session over an upgraded connection until the outcome is sent (or the client
-/// left); `session` is what the agent answered. `command` is for the status message.
+/// The channel protocol over a WebSocket.
+struct WsTransport<S> {
+    tx: futures_util::stream::SplitSink<WebSocketStream<S>, Message>,
+    rx: futures_util::stream::SplitStream<WebSocketStream<S>>,
+    v5: bool,
+}
+
+impl<S> Transport for WsTransport<S>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    async fn input(&mut self) -> Input {
+        loop {
+            match self.rx.next().await {
+                Some(Ok(Message::Binary(data))) => match stream_of(&data) {
+                    Some((STDIN, payload)) if !payload.is_empty() => {
+                        return Input::Stdin(payload.to_vec())
+                    }
+                    Some((RESIZE, payload)) => {
+                        if let Some(size) = parse_size(payload) {
+                            return Input::Resize(size);
+                        }
+                    }
+                    Some((CLOSE, [STDIN, ..])) if self.v5 => return Input::StdinEnd,
+                    _ => {}
+                },
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return Input::Gone,
+                Some(Ok(_)) => {}
+            }
+        }
+    }
+
+    async fn output(&mut self, to: Output, data: Vec<u8>) -> bool {
+        let channel = match to {
+            Output::Stdout => STDOUT,
+            Output::Stderr => STDERR,
+        };
+        self.tx.send(frame(channel, &data)).await.is_ok()
+    }
+
+    async fn finish(mut self, status: Option<Value>) {
+        let Some(status) = status else {
+            // The client is gone.
+            return;
+        };
+        let payload = serde_json::to_vec(&status).unwrap_or_default();
+        if self.tx.send(frame(ERROR, &payload)).await.is_err() {
+            return;
+        }
+        let close = CloseFrame {
+            code: CloseCode::Normal,
+            reason: "".into(),
+        };
+        if self.tx.send(Message::Close(Some(close))).await.is_err() {
+            return;
+        }
+        // The client answers with its own close frame; what else it sends now is dropped.
+        let _ = tokio::time::timeout(CLOSE_WAIT, async {
+            while let Some(Ok(m)) = self.rx.next().await {
+                if m.is_close() {
+                    break;
+                }
+            }
+        })
+        .await;
+    }
+}
+
+/// Pumps one session over an upgraded WebSocket connection until the outcome is sent (or the
+/// client left); `session` is what the agent answered. `command` is for the status message.
 pub async fn run<S>(
     ws: WebSocketStream<S>,
     session: Result<ExecSession, String>,
     command: &[String],
     v5: bool,
 ) where
-    S: AsyncRead + AsyncWrite + Unpin,
+    S: AsyncRead + AsyncWrite + Unpin + Send,
 {
-    let (mut tx, mut rx) = ws.split();
-    let status = match session {
-        Err(e) => Some(internal_status(&format!(
-            "unable to upgrade connection: {e}"
-        ))),
-        Ok(session) => pump(&mut tx, &mut rx, session, command, v5).await,
-    };
-    let Some(status) = status else {
-        // The client is gone.
-        return;
-    };
-    let payload = serde_json::to_vec(&status).unwrap_or_default();
-    if tx.send(frame(ERROR, &payload)).await.is_err() {
-        return;
-    }
-    let close = CloseFrame {
-        code: CloseCode::Normal,
-        reason: "".into(),
-    };
-    if tx.send(Message::Close(Some(close))).await.is_err() {
-        return;
-    }
-    // The client answers with its own close frame; what else it sends now is dropped.
-    let _ = tokio::time::timeout(CLOSE_WAIT, async {
-        while let Some(Ok(m)) = rx.next().await {
-            if m.is_close() {
-                break;
-            }
-        }
-    })
-    .await;
+    let (tx, rx) = ws.split();
+    serve(WsTransport { tx, rx, v5 }, session, command).await;
 }
 
 /// Moves stdin, resizes and output until the outcome; returns the status to send, or None if
-/// the client went away first (dropping the session then ends the process).
-async fn pump<Tx, Rx>(
-    tx: &mut Tx,
-    rx: &mut Rx,
+/// the client went away first (dropping the session closes the process's stdin; it runs on).
+async fn pump<T: Transport>(
+    transport: &mut T,
     session: ExecSession,
     command: &[String],
-    v5: bool,
-) -> Option<Value>
-where
-    Tx: futures_util::Sink<Message> + Unpin,
-    Rx: futures_util::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
-{
+) -> Option<Value> {
     let ExecSession {
         mut stdin,
         resize,
@@ -466,33 +587,31 @@ where
                     }
                 }
             }
-            msg = rx.next(), if pending.is_none() => {
-                match msg {
-                    Some(Ok(Message::Binary(data))) => match stream_of(&data) {
-                        Some((STDIN, payload)) if !payload.is_empty() && stdin.is_some() => {
-                            pending = Some(payload.to_vec());
+            input = transport.input(), if pending.is_none() => {
+                match input {
+                    Input::Stdin(data) => {
+                        if stdin.is_some() && !data.is_empty() {
+                            pending = Some(data);
                         }
-                        Some((RESIZE, payload)) => {
-                            if let (Some(r), Some(size)) = (&resize, parse_size(payload)) {
-                                let _ = r.send(size);
-                            }
+                    }
+                    Input::StdinEnd => stdin = None,
+                    Input::Resize(size) => {
+                        if let Some(r) = &resize {
+                            let _ = r.send(size);
                         }
-                        Some((CLOSE, [STDIN, ..])) if v5 => stdin = None,
-                        _ => {}
-                    },
-                    Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return None,
-                    Some(Ok(_)) => {}
+                    }
+                    Input::Gone => return None,
                 }
             }
             ev = events.recv() => {
                 match ev {
                     Some(ExecEvent::Stdout(b)) => {
-                        if tx.send(frame(STDOUT, &b)).await.is_err() {
+                        if !transport.output(Output::Stdout, b).await {
                             return None;
                         }
                     }
                     Some(ExecEvent::Stderr(b)) => {
-                        if tx.send(frame(STDERR, &b)).await.is_err() {
+                        if !transport.output(Output::Stderr, b).await {
                             return None;
                         }
                     }

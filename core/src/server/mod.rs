@@ -7,6 +7,7 @@ pub mod body;
 pub mod certs;
 pub mod client;
 pub mod exec;
+pub mod exec_spdy;
 pub mod gc;
 pub mod node_streams;
 pub mod objects;
@@ -17,11 +18,13 @@ pub mod request;
 pub mod reviews;
 pub mod router;
 pub mod spdy;
+pub mod spdy_session;
 pub mod status;
 pub mod subresources;
 pub mod typed;
 pub mod watch;
 pub mod write;
+pub mod ws_tunnel;
 
 use crate::resources::{self, RESOURCES};
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -320,8 +323,17 @@ pub async fn start(
         }
     });
     bootstrap(&state).await?;
+    let mut controllers = cfg.controllers.clone();
+    controllers
+        .local_storage_path
+        .get_or_insert_with(|| cfg.data_dir.join("storage"));
+    if controllers.runs(crate::controllers::volumes::PROVISIONER_CONTROLLER) {
+        crate::controllers::volumes::bootstrap(&state)
+            .await
+            .map_err(|e| ServerError::Bootstrap(e.to_string()))?;
+    }
     gc::spawn(state.clone());
-    crate::controllers::spawn(state.clone(), cfg.controllers.clone());
+    crate::controllers::spawn(state.clone(), controllers);
     state.ready.store(true, Ordering::Release);
     Ok(RunningServer {
         state,

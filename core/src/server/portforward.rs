@@ -1,20 +1,27 @@
-//! `pods/portforward`: kubectl 1.31+ opens a WebSocket (`GET`, no query string, subprotocol
-//! `SPDY/3.1+portforward.k8s.io`) whose binary messages are only a byte tunnel for a SPDY/3.1
-//! connection (see [`super::spdy`]). Per local connection kubectl opens two streams with
-//! headers `streamType: error|data`, `port: <n>`, `requestID: <k>`; the server connects to the
-//! pod's port (`status.podIP`, or 127.0.0.1 for hostNetwork pods, reached from the host through
-//! the bridge), copies bytes both ways on the data stream, writes a failure as text on the error
-//! stream, and ends both streams with FIN. The SPDY fallback (a `POST` with
-//! `Upgrade: SPDY/3.1`, kubectl 1.30 and older) is answered with a 400 Status.
+//! `pods/portforward`: SPDY/3.1 streams (see [`super::spdy_session`]) carried either way
+//! kubectl does it:
+//! - kubectl 1.31+ opens a WebSocket (`GET`, no query string, subprotocol
+//!   `SPDY/3.1+portforward.k8s.io`) whose binary messages are only a byte tunnel for the SPDY
+//!   connection ([`WsTunnel`]);
+//! - kubectl 1.27–1.30 (and later ones with `KUBECTL_PORT_FORWARD_WEBSOCKETS=false`) upgrade the
+//!   HTTP/1.1 connection itself: `POST` with `Upgrade: SPDY/3.1` and
+//!   `X-Stream-Protocol-Version: portforward.k8s.io`, answered `101` with the same headers.
+//!
+//! Per local connection kubectl opens two streams with headers `streamType: error|data`,
+//! `port: <n>`, `requestID: <k>`; the server connects to the pod's port (`status.podIP`, or
+//! 127.0.0.1 for hostNetwork pods, reached from the host through the bridge), copies bytes
+//! both ways on the data stream, writes a failure as text on the error stream, and ends both
+//! streams with FIN.
 
-use super::body::{self, Body};
+use super::body::Body;
 use super::request::{ResourceRequest, Verb};
-use super::spdy::{self, Decoder, Encoder, Frame, FLAG_FIN};
+use super::spdy::{self, HeaderBlock};
+use super::spdy_session::{self, Inbound, Sender, Stream};
 use super::status::ApiError;
+use super::ws_tunnel::WsTunnel;
 use super::ApiServer;
 use crate::resources;
 use bytes::Bytes;
-use futures_util::{SinkExt, StreamExt};
 use http::{HeaderMap, HeaderValue, Method, Response, StatusCode};
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
@@ -25,18 +32,16 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::Role;
-use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
 /// The WebSocket subprotocol kubectl offers for port-forward.
 pub const PROTOCOL: &str = "SPDY/3.1+portforward.k8s.io";
+/// The stream protocol of a plain SPDY upgrade.
+pub const SPDY_PROTOCOLS: [&str; 1] = ["portforward.k8s.io"];
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-/// RST_STREAM status PROTOCOL_ERROR.
-const PROTOCOL_ERROR: u32 = 1;
 
 /// Whether the router sends this request here.
 pub fn serves(rr: &ResourceRequest) -> bool {
@@ -87,12 +92,29 @@ pub async fn connect(
             .and_then(|s| s.parse().ok())
             .ok_or_else(|| ApiError::bad_request(format!("pod {name} does not have a pod IP")))?
     };
+    let uid = pod
+        .pointer("/metadata/uid")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    let pod_desc = format!("{name}_{ns}, uid {uid}");
     let websocket = offered(headers, http::header::CONNECTION, "upgrade")
-        && offered(headers, http::header::UPGRADE, "websocket");
-    if !websocket || *method != Method::GET {
-        return Err(ApiError::bad_request(format!(
-            "pods/portforward is served over WebSocket ({PROTOCOL}) only; this server does not accept SPDY upgrades (kubectl 1.31 and later use WebSocket unless KUBECTL_PORT_FORWARD_WEBSOCKETS=false)"
-        )));
+        && offered(headers, http::header::UPGRADE, "websocket")
+        && *method == Method::GET;
+    if !websocket {
+        if !spdy_session::is_upgrade(headers) {
+            return Err(ApiError::bad_request("Upgrade request required"));
+        }
+        let protocol = spdy_session::negotiate(headers, &SPDY_PROTOCOLS)?;
+        let upgrade = upgrade
+            .ok_or_else(|| ApiError::bad_request("unable to upgrade: not an HTTP/1.1 upgrade"))?;
+        tokio::spawn(async move {
+            match upgrade.await {
+                Ok(u) => run(TokioIo::new(u), ip, pod_desc).await,
+                Err(e) => tracing::debug!(error = %e, "portforward upgrade failed"),
+            }
+        });
+        return Ok(spdy_session::switching_protocols(protocol));
     }
     if !offered(headers, http::header::SEC_WEBSOCKET_PROTOCOL, PROTOCOL) {
         return Err(ApiError::bad_request(format!(
@@ -112,12 +134,6 @@ pub async fn connect(
     let accept = derive_accept_key(key.as_bytes());
     let upgrade = upgrade
         .ok_or_else(|| ApiError::bad_request("unable to upgrade: not an HTTP/1.1 upgrade"))?;
-    let uid = pod
-        .pointer("/metadata/uid")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_string();
-    let pod_desc = format!("{name}_{ns}, uid {uid}");
     tokio::spawn(async move {
         let io = match upgrade.await {
             Ok(u) => TokioIo::new(u),
@@ -127,10 +143,10 @@ pub async fn connect(
             }
         };
         let ws = WebSocketStream::from_raw_socket(io, Role::Server, None).await;
-        run(ws, ip, pod_desc).await;
+        run(WsTunnel::new(ws), ip, pod_desc).await;
     });
 
-    let mut r = Response::new(body::full(Bytes::new()));
+    let mut r = Response::new(super::body::full(Bytes::new()));
     *r.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
     let h = r.headers_mut();
     h.insert(http::header::UPGRADE, HeaderValue::from_static("websocket"));
@@ -148,163 +164,63 @@ pub async fn connect(
     Ok(r)
 }
 
-/// What the session loop hands a forwarder: data from the client, `None` for its FIN.
-/// The channel closing without `None` means the stream was reset.
-type Inbound = mpsc::UnboundedReceiver<Option<Vec<u8>>>;
-
+/// A stream waiting for its partner (same `requestID`).
 #[derive(Default)]
 struct Pending {
-    error: Option<u32>,
-    data: Option<(u32, Inbound)>,
-    port: u16,
+    error: Option<Stream>,
+    data: Option<Stream>,
 }
 
-/// Runs one port-forward connection until the client leaves. `ip` is where the pod's ports
-/// are reached; `pod` names the pod in error messages.
-pub async fn run<S>(ws: WebSocketStream<S>, ip: IpAddr, pod: String)
+/// Which new streams are taken: `streamType` error or data, and a valid `port` (the kubelet's
+/// `httpStreamReceived` resets the others).
+fn accept(headers: &HeaderBlock) -> bool {
+    let port_ok = spdy::header(headers, "port")
+        .and_then(|p| p.parse::<u16>().ok())
+        .is_some_and(|p| p > 0);
+    port_ok && matches!(spdy::header(headers, "streamType"), Some("error" | "data"))
+}
+
+/// Runs one port-forward connection (SPDY/3.1 on `io`: the upgraded connection, or a
+/// [`WsTunnel`]) until the client leaves. `ip` is where the pod's ports are reached; `pod`
+/// names the pod in error messages.
+pub async fn run<S>(io: S, ip: IpAddr, pod: String)
 where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    S: AsyncRead + AsyncWrite + Send + 'static,
 {
-    let (mut wtx, mut wrx) = ws.split();
-    let (ftx, mut frx) = mpsc::channel::<Frame>(64);
-    let writer = tokio::spawn(async move {
-        let mut enc = Encoder::new();
-        while let Some(f) = frx.recv().await {
-            let bytes = enc.encode(&f);
-            if wtx.send(Message::Binary(bytes.into())).await.is_err() {
-                return;
-            }
-        }
-        let _ = wtx.close().await;
-    });
-    let mut dec = Decoder::new();
-    let mut inbound: HashMap<u32, mpsc::UnboundedSender<Option<Vec<u8>>>> = HashMap::new();
+    let mut conn = spdy_session::serve(io, Box::new(accept));
     let mut pending: HashMap<String, Pending> = HashMap::new();
-    'conn: while let Some(msg) = wrx.next().await {
-        match msg {
-            Ok(Message::Binary(b)) => dec.push(&b),
-            Ok(Message::Close(_)) | Err(_) => break,
-            Ok(_) => continue,
+    while let Some(stream) = conn.streams.recv().await {
+        let request = stream.header("requestID").unwrap_or("").to_string();
+        let p = pending.entry(request.clone()).or_default();
+        if stream.header("streamType") == Some("error") {
+            p.error = Some(stream);
+        } else {
+            p.data = Some(stream);
         }
-        loop {
-            let frame = match dec.next_frame() {
-                Ok(Some(f)) => f,
-                Ok(None) => break,
-                Err(e) => {
-                    tracing::debug!(error = %e, "portforward: bad SPDY stream");
-                    let _ = ftx
-                        .send(Frame::GoAway {
-                            last_stream_id: 0,
-                            status: PROTOCOL_ERROR,
-                        })
-                        .await;
-                    break 'conn;
-                }
-            };
-            match frame {
-                Frame::SynStream {
-                    stream_id, headers, ..
-                } => {
-                    let kind = spdy::header(&headers, "streamType").unwrap_or("");
-                    let port = spdy::header(&headers, "port").and_then(|p| p.parse::<u16>().ok());
-                    let request = spdy::header(&headers, "requestID")
-                        .unwrap_or("")
-                        .to_string();
-                    let Some(port) = port.filter(|p| *p > 0) else {
-                        let _ = ftx
-                            .send(Frame::RstStream {
-                                stream_id,
-                                status: PROTOCOL_ERROR,
-                            })
-                            .await;
-                        continue;
-                    };
-                    let _ = ftx
-                        .send(Frame::SynReply {
-                            stream_id,
-                            flags: 0,
-                            headers: Vec::new(),
-                        })
-                        .await;
-                    let p = pending.entry(request.clone()).or_default();
-                    p.port = port;
-                    match kind {
-                        "error" => p.error = Some(stream_id),
-                        "data" => {
-                            let (tx, rx) = mpsc::unbounded_channel();
-                            inbound.insert(stream_id, tx);
-                            p.data = Some((stream_id, rx));
-                        }
-                        _ => {
-                            let _ = ftx
-                                .send(Frame::RstStream {
-                                    stream_id,
-                                    status: PROTOCOL_ERROR,
-                                })
-                                .await;
-                        }
-                    }
-                    if p.error.is_some() && p.data.is_some() {
-                        if let Some(Pending {
-                            error: Some(err_id),
-                            data: Some((data_id, rx)),
-                            port,
-                        }) = pending.remove(&request)
-                        {
-                            let ftx = ftx.clone();
-                            let pod = pod.clone();
-                            tokio::spawn(async move {
-                                forward(SocketAddr::new(ip, port), data_id, err_id, rx, ftx, &pod)
-                                    .await;
-                            });
-                        }
-                    }
-                }
-                Frame::Data {
-                    stream_id,
-                    flags,
-                    data,
-                } => {
-                    if let Some(tx) = inbound.get(&stream_id) {
-                        if !data.is_empty() {
-                            let _ = tx.send(Some(data));
-                        }
-                        if flags & FLAG_FIN != 0 {
-                            let _ = tx.send(None);
-                            inbound.remove(&stream_id);
-                        }
-                    }
-                }
-                Frame::RstStream { stream_id, .. } => {
-                    inbound.remove(&stream_id);
-                }
-                Frame::Ping(id) => {
-                    let _ = ftx.send(Frame::Ping(id)).await;
-                }
-                Frame::GoAway { .. } => break 'conn,
-                _ => {}
+        if p.error.is_some() && p.data.is_some() {
+            if let Some(Pending {
+                error: Some(error),
+                data: Some(data),
+            }) = pending.remove(&request)
+            {
+                let port = data
+                    .header("port")
+                    .and_then(|p| p.parse::<u16>().ok())
+                    .unwrap_or(0);
+                let out = conn.sender.clone();
+                let pod = pod.clone();
+                tokio::spawn(async move {
+                    forward(SocketAddr::new(ip, port), data, error.id, out, &pod).await;
+                });
             }
         }
     }
-    drop(inbound);
-    drop(ftx);
-    let _ = writer.await;
 }
 
-/// One forwarded connection: the data stream `data_id` to `addr`, failures on `err_id`.
-async fn forward(
-    addr: SocketAddr,
-    data_id: u32,
-    err_id: u32,
-    mut rx: Inbound,
-    ftx: mpsc::Sender<Frame>,
-    pod: &str,
-) {
-    let fin = |stream_id: u32| Frame::Data {
-        stream_id,
-        flags: FLAG_FIN,
-        data: Vec::new(),
-    };
+/// One forwarded connection: the data stream to `addr`, failures on the error stream `err_id`.
+async fn forward(addr: SocketAddr, data: Stream, err_id: u32, out: Sender, pod: &str) {
+    let data_id = data.id;
+    let mut rx = data.inbound;
     let conn = match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr)).await {
         Ok(r) => r,
         Err(_) => Err(std::io::Error::new(
@@ -319,15 +235,9 @@ async fn forward(
                 "error forwarding port {} to pod {pod}: failed to connect to {addr}: {e}",
                 addr.port()
             );
-            let _ = ftx
-                .send(Frame::Data {
-                    stream_id: err_id,
-                    flags: 0,
-                    data: msg.into_bytes(),
-                })
-                .await;
-            let _ = ftx.send(fin(err_id)).await;
-            let _ = ftx.send(fin(data_id)).await;
+            let _ = out.data(err_id, msg.as_bytes()).await;
+            let _ = out.fin(err_id).await;
+            let _ = out.fin(data_id).await;
             return;
         }
     };
@@ -336,18 +246,12 @@ async fn forward(
     let up = async {
         while let Some(m) = rx.recv().await {
             match m {
-                Some(b) => {
+                Inbound::Data(b) => {
                     if w.write_all(&b).await.is_err() {
                         return false;
                     }
-                    let _ = ftx
-                        .send(Frame::WindowUpdate {
-                            stream_id: data_id,
-                            delta: b.len() as u32,
-                        })
-                        .await;
                 }
-                None => {
+                Inbound::Fin => {
                     let _ = w.shutdown().await;
                     return false;
                 }
@@ -362,19 +266,14 @@ async fn forward(
             match r.read(&mut buf).await {
                 Ok(0) | Err(_) => break,
                 Ok(n) => {
-                    let f = Frame::Data {
-                        stream_id: data_id,
-                        flags: 0,
-                        data: buf[..n].to_vec(),
-                    };
-                    if ftx.send(f).await.is_err() {
+                    if !out.data(data_id, &buf[..n]).await {
                         return;
                     }
                 }
             }
         }
-        let _ = ftx.send(fin(data_id)).await;
-        let _ = ftx.send(fin(err_id)).await;
+        let _ = out.fin(data_id).await;
+        let _ = out.fin(err_id).await;
     };
     tokio::pin!(up);
     tokio::pin!(down);
@@ -395,26 +294,28 @@ async fn forward(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::server::spdy::{Decoder, Encoder, Frame, FLAG_FIN};
+    use crate::server::spdy_session::tests::FakeClient;
+    use futures_util::{SinkExt, StreamExt};
     use tokio::net::TcpListener;
+    use tokio_tungstenite::tungstenite::Message;
 
-    fn syn(stream_id: u32, kind: &str, port: u16) -> Frame {
+    fn syn(stream_id: u32, kind: &str, port: u16, request: &str) -> Frame {
         Frame::SynStream {
             stream_id,
             associated: 0,
             priority: 0,
             flags: 0,
             headers: vec![
-                ("streamType".into(), kind.into()),
+                ("streamtype".into(), kind.into()),
                 ("port".into(), port.to_string()),
-                ("requestID".into(), "0".into()),
+                ("requestid".into(), request.into()),
             ],
         }
     }
 
-    /// A fake kubectl over a WebSocket pair forwards one connection to a local echo-once
-    /// server, with the SPDY bytes split across messages.
-    #[tokio::test]
-    async fn forwards_one_connection() {
+    /// A local server that answers `got <5 bytes>` once.
+    async fn echo_once() -> u16 {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         tokio::spawn(async move {
@@ -424,15 +325,28 @@ mod tests {
             s.write_all(b"got ").await.unwrap();
             s.write_all(&b).await.unwrap();
         });
+        port
+    }
+
+    /// A fake kubectl over a WebSocket pair forwards one connection to a local echo-once
+    /// server, with the SPDY bytes split across messages.
+    #[tokio::test]
+    async fn forwards_one_connection_through_the_websocket_tunnel() {
+        let port = echo_once().await;
         let (server_io, client_io) = tokio::io::duplex(64 * 1024);
         tokio::spawn(async move {
             let ws = WebSocketStream::from_raw_socket(server_io, Role::Server, None).await;
-            run(ws, IpAddr::V4(Ipv4Addr::LOCALHOST), "p".into()).await;
+            run(
+                WsTunnel::new(ws),
+                IpAddr::V4(Ipv4Addr::LOCALHOST),
+                "p".into(),
+            )
+            .await;
         });
         let mut client = WebSocketStream::from_raw_socket(client_io, Role::Client, None).await;
         let mut enc = Encoder::new();
-        let mut bytes = enc.encode(&syn(1, "error", port));
-        bytes.extend(enc.encode(&syn(3, "data", port)));
+        let mut bytes = enc.encode(&syn(1, "error", port, "0"));
+        bytes.extend(enc.encode(&syn(3, "data", port, "0")));
         bytes.extend(enc.encode(&Frame::Data {
             stream_id: 3,
             flags: FLAG_FIN,
@@ -474,5 +388,87 @@ mod tests {
         }
         assert_eq!(replies, 2);
         assert_eq!(data, b"got hello");
+    }
+
+    /// The same over a plain SPDY connection (the upgraded HTTP/1.1 connection), with a
+    /// stream refused for its port and a port nobody listens on.
+    #[tokio::test]
+    async fn forwards_over_plain_spdy_and_reports_failures() {
+        let port = echo_once().await;
+        let closed = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let closed_port = closed.local_addr().unwrap().port();
+        drop(closed);
+        let (server_io, client_io) = tokio::io::duplex(64 * 1024);
+        tokio::spawn(run(server_io, IpAddr::V4(Ipv4Addr::LOCALHOST), "p".into()));
+        let mut c = FakeClient::new(client_io);
+
+        c.send(syn(1, "data", 0, "9")).await;
+        assert_eq!(
+            c.next().await,
+            Some(Frame::RstStream {
+                stream_id: 1,
+                status: spdy_session::CANCEL
+            })
+        );
+
+        c.send(syn(3, "error", port, "0")).await;
+        c.send(syn(5, "data", port, "0")).await;
+        c.send(Frame::Data {
+            stream_id: 5,
+            flags: FLAG_FIN,
+            data: b"hello".to_vec(),
+        })
+        .await;
+        let (mut data, mut fins) = (Vec::new(), 0);
+        while fins < 2 {
+            match c.next().await.expect("frames") {
+                Frame::Data {
+                    stream_id: 5,
+                    flags,
+                    data: d,
+                } => {
+                    data.extend(d);
+                    fins += usize::from(flags & FLAG_FIN != 0);
+                }
+                Frame::Data {
+                    stream_id: 3,
+                    flags,
+                    data: d,
+                } => {
+                    assert!(d.is_empty());
+                    fins += usize::from(flags & FLAG_FIN != 0);
+                }
+                Frame::SynReply { .. } => {}
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert_eq!(data, b"got hello");
+
+        c.send(syn(7, "error", closed_port, "1")).await;
+        c.send(syn(9, "data", closed_port, "1")).await;
+        let mut error = Vec::new();
+        loop {
+            match c.next().await.expect("frames") {
+                Frame::Data {
+                    stream_id: 7,
+                    flags,
+                    data: d,
+                } => {
+                    error.extend(d);
+                    if flags & FLAG_FIN != 0 {
+                        break;
+                    }
+                }
+                Frame::SynReply { .. } => {}
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        let error = String::from_utf8(error).unwrap();
+        assert!(
+            error.starts_with(&format!(
+                "error forwarding port {closed_port} to pod p: failed to connect to 127.0.0.1:{closed_port}"
+            )),
+            "{error}"
+        );
     }
 }

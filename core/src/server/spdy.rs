@@ -1,5 +1,6 @@
-//! SPDY/3.1 framing, as much as `kubectl port-forward` needs (client-go's `httpstream/spdy`
-//! over `moby/spdystream` over `golang.org/x/net/spdy`): control frames (SYN_STREAM,
+//! SPDY/3.1 framing, as much as `kubectl exec`/`attach`/`port-forward` need (client-go's
+//! `httpstream/spdy` over `moby/spdystream` over `golang.org/x/net/spdy`; the connection
+//! around it is [`super::spdy_session`]): control frames (SYN_STREAM,
 //! SYN_REPLY, RST_STREAM, SETTINGS, PING, GOAWAY, HEADERS, WINDOW_UPDATE) and DATA frames, with
 //! the zlib-compressed name/value header blocks (SPDY/3 dictionary; one compression context
 //! per connection and direction, flushed with SYNC_FLUSH after every block).

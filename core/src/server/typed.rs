@@ -38,6 +38,7 @@ pub fn roundtrip_kind(group: &str, kind: &str, obj: Value) -> Result<Value, Stri
         ("batch", "CronJob") => rt::<api::batch::v1::CronJob>(obj),
         ("coordination.k8s.io", "Lease") => rt::<api::coordination::v1::Lease>(obj),
         ("events.k8s.io", "Event") => rt::<api::events::v1::Event>(obj),
+        ("storage.k8s.io", "StorageClass") => rt::<api::storage::v1::StorageClass>(obj),
         ("autoscaling", "Scale") => rt::<api::autoscaling::v1::Scale>(obj),
         ("policy", "Eviction") => rt::<api::policy::v1::Eviction>(obj),
         ("authentication.k8s.io", "TokenRequest") => {

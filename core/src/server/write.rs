@@ -200,6 +200,30 @@ impl Writer {
         }
     }
 
+    /// The storage admission plugins of a create: `DefaultStorageClass` (PVCs) and
+    /// `StorageObjectInUseProtection` (PVCs and PVs); see `defaults::storage`.
+    async fn storage_admission(&self, r: &Resource, obj: &mut Value) -> Result<(), ApiError> {
+        if r.kind == "PersistentVolumeClaim" {
+            let mut classes = Vec::new();
+            if let Some(sc) = resources::find("storage.k8s.io", "v1", "storageclasses") {
+                let page = self
+                    .objects
+                    .backend
+                    .list(&objects::prefix(sc, None), None, 0, None)
+                    .await?;
+                classes.extend(
+                    page.kvs
+                        .iter()
+                        .filter_map(|kv| objects::decode(kv).ok().map(|s| s.value)),
+                );
+            }
+            let default = defaults::storage::pick_default_class(&classes);
+            defaults::storage::default_storage_class(obj, default.as_deref());
+        }
+        defaults::storage::add_protection_finalizer(r.kind, obj);
+        Ok(())
+    }
+
     /// POST: create a new object.
     pub async fn create(
         &self,
@@ -287,6 +311,9 @@ impl Writer {
             defaults::job_selector_defaults(&mut obj, &uid);
         }
         defaults::apply_defaults(r, &mut obj);
+        if r.group.is_empty() && matches!(r.kind, "PersistentVolumeClaim" | "PersistentVolume") {
+            self.storage_admission(r, &mut obj).await?;
+        }
         let causes = validation::validate_create(r, &obj);
         let name = name_of(&obj).to_string();
         if !causes.is_empty() {
@@ -557,6 +584,22 @@ impl Writer {
                 return Err(ApiError::bad_request(format!(
                     "the name of the object does not match the name on the URL ({name})"
                 )));
+            }
+            // A uid in the patch must be the object's (kubelet's status patches carry it, so
+            // a pod deleted and recreated under the same name is not patched by mistake).
+            let current_uid = current
+                .value
+                .pointer("/metadata/uid")
+                .and_then(Value::as_str);
+            if let Some(u) = new.pointer("/metadata/uid").and_then(Value::as_str) {
+                if Some(u) != current_uid {
+                    let cause = validation::Cause {
+                        reason: "FieldValueInvalid",
+                        field: "metadata.uid".into(),
+                        message: format!("Invalid value: \"{u}\": field is immutable"),
+                    };
+                    return Err(ApiError::invalid(r, name, &[cause]));
+                }
             }
             let next = self.merge_update(r, sub, &current.value, new, &opts.field_manager)?;
             match self.commit(r, &current, next, opts).await {

@@ -1,6 +1,6 @@
 //! Tables of the core (v1) resources other than pods and events: nodes, namespaces,
 //! configmaps, secrets, serviceaccounts, services, endpoints, persistent volumes and claims;
-//! and coordination.k8s.io leases.
+//! coordination.k8s.io leases and storage.k8s.io storage classes.
 
 use super::{
     age, at, col, format_labels, int, list, map_len, name, object, quantity, string, wide, Col,
@@ -494,6 +494,63 @@ pub(super) fn pvc_cells(o: &Value, now: Timestamp) -> Vec<Value> {
     ]
 }
 
+// --------------------------------------------------------------------------------------------- storage classes
+
+pub(super) const STORAGECLASS_COLUMNS: &[Col] = &[
+    NAME_COL,
+    col(
+        "Provisioner",
+        "string",
+        "Indicates the type of the provisioner.",
+    ),
+    col(
+        "ReclaimPolicy",
+        "string",
+        "Indicates the type of the reclaim policy.",
+    ),
+    col(
+        "VolumeBindingMode",
+        "string",
+        "Indicates when volume binding and dynamic provisioning should occur",
+    ),
+    col(
+        "AllowVolumeExpansion",
+        "string",
+        "Indicates whether the storage class allow volume expand",
+    ),
+    AGE_COL,
+];
+
+/// `printStorageClass`: the default class is named `<name> (default)`.
+pub(super) fn storageclass_cells(o: &Value, now: Timestamp) -> Vec<Value> {
+    let default = [
+        "storageclass.kubernetes.io/is-default-class",
+        "storageclass.beta.kubernetes.io/is-default-class",
+    ]
+    .iter()
+    .any(|k| at(o, &["metadata", "annotations", k]).and_then(Value::as_str) == Some("true"));
+    let mut n = name(o).to_string();
+    if default {
+        n.push_str(" (default)");
+    }
+    let or = |path: &[&str], d: &str| {
+        let v = string(o, path);
+        if v.is_empty() { d } else { v }.to_string()
+    };
+    vec![
+        n.into(),
+        string(o, &["provisioner"]).into(),
+        or(&["reclaimPolicy"], "Delete").into(),
+        or(&["volumeBindingMode"], "Immediate").into(),
+        Value::Bool(
+            at(o, &["allowVolumeExpansion"])
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
+        ),
+        age(o, now),
+    ]
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::tests::{ago, cells, column_names};
@@ -711,6 +768,39 @@ mod tests {
         assert_eq!(cells("", "endpoints", headless)[1], "fd00::1,10.1.1.1");
         let v6 = json!({"metadata":{"name":"h"},"subsets":[{"addresses":[{"ip":"fd00::1"}],"ports":[{"port":53}]}]});
         assert_eq!(cells("", "endpoints", v6)[1], "[fd00::1]:53");
+    }
+
+    #[test]
+    fn storage_classes() {
+        let names: Vec<String> = column_names("storage.k8s.io", "storageclasses")
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "Name",
+                "Provisioner",
+                "ReclaimPolicy",
+                "VolumeBindingMode",
+                "AllowVolumeExpansion",
+                "Age"
+            ]
+        );
+        let sc = json!({"metadata": {"name": "local-path", "creationTimestamp": ago(60),
+            "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}},
+            "provisioner": "rancher.io/local-path", "volumeBindingMode": "WaitForFirstConsumer"});
+        assert_eq!(
+            cells("storage.k8s.io", "storageclasses", sc),
+            arr(json!([
+                "local-path (default)",
+                "rancher.io/local-path",
+                "Delete",
+                "WaitForFirstConsumer",
+                false,
+                "60s"
+            ]))
+        );
     }
 
     #[test]

@@ -39,6 +39,7 @@ pub(crate) fn validate_create(r: &Resource, o: &Value, e: &mut Errs) {
         ("", "PersistentVolumeClaim") => validate_pvc(o, e),
         ("", "Binding") => validate_binding(o, e),
         ("", "Event") => validate_core_event(o, e),
+        ("storage.k8s.io", "StorageClass") => validate_storage_class(o, e),
         ("events.k8s.io", "Event") => validate_events_event(o, e),
         ("coordination.k8s.io", "Lease") => {
             validate_object_meta(
@@ -85,6 +86,7 @@ pub(crate) fn validate_update(r: &Resource, old: &Value, new: &Value, e: &mut Er
         ("", "PersistentVolume") => validate_pv_update(old, new, e),
         ("", "PersistentVolumeClaim") => validate_pvc_update(old, new, e),
         ("", "Event") => legacy_validate_event(new, &CORE_EVENT, e),
+        ("storage.k8s.io", "StorageClass") => validate_storage_class_update(old, new, e),
         ("events.k8s.io", "Event") => validate_events_event_update(old, new, e),
         ("coordination.k8s.io", "Lease") => {
             validate_object_meta_update(old, new, false, e);
@@ -1511,6 +1513,54 @@ fn validate_pv_update(old: &Value, new: &Value, e: &mut Errs) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Storage classes.
+
+/// `ValidateStorageClass` (provisioner, reclaim policy, binding mode; parameters and topologies
+/// are not checked).
+fn validate_storage_class(o: &Value, e: &mut Errs) {
+    validate_object_meta(o, MetaRules::core(false, NameRule::Dns1123Subdomain), e);
+    let provisioner = st(o, "provisioner");
+    if provisioner.is_empty() {
+        e.required("provisioner", "");
+    } else {
+        let lower = provisioner.to_lowercase();
+        e.invalid_each("provisioner", &lower, is_qualified_name(&lower));
+    }
+    if let Some(p) = opt_str(o, "reclaimPolicy") {
+        if !["Delete", "Retain"].contains(&p) {
+            e.not_supported("reclaimPolicy", Bad::s(p), &["Delete", "Retain"]);
+        }
+    }
+    if let Some(m) = opt_str(o, "volumeBindingMode") {
+        if !["Immediate", "WaitForFirstConsumer"].contains(&m) {
+            e.not_supported(
+                "volumeBindingMode",
+                Bad::s(m),
+                &["Immediate", "WaitForFirstConsumer"],
+            );
+        }
+    }
+}
+
+/// `ValidateStorageClassUpdate`: parameters, provisioner, reclaim policy and binding mode are
+/// fixed at creation.
+fn validate_storage_class_update(old: &Value, new: &Value, e: &mut Errs) {
+    validate_object_meta_update(old, new, true, e);
+    validate_storage_class(new, e);
+    for f in ["parameters", "provisioner", "reclaimPolicy"] {
+        if !semantic_eq(fld(new, f), fld(old, f)) {
+            e.forbidden(f, &format!("updates to {f} are forbidden."));
+        }
+    }
+    e.immutable(
+        "volumeBindingMode",
+        fld(new, "volumeBindingMode"),
+        fld(old, "volumeBindingMode"),
+        Bad::json,
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
 // Bindings, leases and reviews.
 
 fn validate_binding(o: &Value, e: &mut Errs) {
@@ -1928,5 +1978,31 @@ mod tests {
             "reportingController": "kubelet", "reportingInstance": "n1", "action": "Pulling", "reason": "Pulling", "type": "Normal",
             "regarding": {"kind": "Pod", "namespace": "default"}});
         assert!(create("events.k8s.io", "events", &ev2).is_empty());
+    }
+
+    #[test]
+    fn storage_classes() {
+        let sc = json!({"metadata": {"name": "local-path"}, "provisioner": "rancher.io/local-path",
+            "reclaimPolicy": "Delete", "volumeBindingMode": "WaitForFirstConsumer"});
+        assert!(create("storage.k8s.io", "storageclasses", &sc).is_empty());
+        let bad = json!({"metadata": {"name": "x"}, "reclaimPolicy": "Recycle", "volumeBindingMode": "Later"});
+        assert_eq!(
+            create("storage.k8s.io", "storageclasses", &bad),
+            vec![
+                "provisioner: Required value",
+                "reclaimPolicy: Unsupported value: \"Recycle\": supported values: \"Delete\", \"Retain\"",
+                "volumeBindingMode: Unsupported value: \"Later\": supported values: \"Immediate\", \"WaitForFirstConsumer\"",
+            ]
+        );
+        let mut changed = sc.clone();
+        changed["provisioner"] = json!("other.io/x");
+        changed["volumeBindingMode"] = json!("Immediate");
+        assert_eq!(
+            update("storage.k8s.io", "storageclasses", &sc, &changed),
+            vec![
+                "provisioner: Forbidden: updates to provisioner are forbidden.",
+                "volumeBindingMode: Invalid value: \"Immediate\": field is immutable",
+            ]
+        );
     }
 }

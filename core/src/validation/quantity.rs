@@ -230,6 +230,24 @@ impl Quantity {
         q
     }
 
+    /// The value in units of `10^scale`, rounded up (away from zero) and saturated to `i64`:
+    /// `scaled_value(0)` is `Quantity.Value()`, `scaled_value(-3)` is `MilliValue()`.
+    pub fn scaled_value(&self, scale: i32) -> i64 {
+        let mut q = *self;
+        q.round_up(scale);
+        let shift = q.exp - scale;
+        let v = if shift <= 0 {
+            Some(q.mantissa)
+        } else {
+            pow10(shift as u32).and_then(|p| q.mantissa.checked_mul(p))
+        };
+        match v {
+            Some(v) => v.clamp(i64::MIN as i128, i64::MAX as i128) as i64,
+            None if q.mantissa < 0 => i64::MIN,
+            None => i64::MAX,
+        }
+    }
+
     /// The integer value when the quantity is whole and fits.
     fn whole(&self) -> Option<i128> {
         if self.exp < 0 {
@@ -383,5 +401,17 @@ mod tests {
         assert!(p("-1").is_negative());
         assert!(p("2").is_integer());
         assert!(!p("500m").is_integer());
+    }
+
+    #[test]
+    fn scaled_values() {
+        let p = |s: &str| Quantity::parse(s).expect(s);
+        assert_eq!(p("500m").scaled_value(-3), 500);
+        assert_eq!(p("2").scaled_value(-3), 2000);
+        assert_eq!(p("1Gi").scaled_value(0), 1 << 30);
+        assert_eq!(p("1.5").scaled_value(0), 2);
+        assert_eq!(p("1n").scaled_value(-3), 1);
+        assert_eq!(p("100Mi").scaled_value(0), 100 << 20);
+        assert_eq!(p("1e30").scaled_value(0), i64::MAX);
     }
 }

@@ -1092,6 +1092,9 @@ fn validate_time_zone(tz: Option<&Value>, e: &mut Errs) {
             "timeZone must be an explicit time zone as defined in https://www.iana.org/time-zones",
         );
     }
+    if cron::load_location(s).is_none() {
+        e.invalid(path, Bad::s(s), &format!("unknown time zone {s}"));
+    }
 }
 
 fn validate_cron_job_spec(spec: &Value, old_spec: Option<&Value>, e: &mut Errs) {

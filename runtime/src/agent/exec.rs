@@ -8,15 +8,22 @@
 //! own failures (exit 125: the container cannot be used, 126: the process could not start)
 //! are reported as errors, not as exit codes: their `kubelite shim-exec <id>: <why>` line on
 //! stderr is held back from the client. Once the process exited, output still in the pipes is
-//! read for at most [`DRAIN_AFTER_EXIT`] (a background process may keep them open). When the
-//! client goes away first, the process and everything it started are killed.
+//! read for at most [`DRAIN_AFTER_EXIT`] (a background process may keep them open).
+//!
+//! When the client goes away first, the process is not killed, as with containerd (whose CRI
+//! exec waits for the process whatever happens to the streams): the end of the session closes
+//! its stdin (CRI exec is `StdinOnce`), and with a tty `kubelite shim-exec` then closes the
+//! terminal's master, which hangs the terminal up (SIGHUP to the process), as containerd's shim
+//! closes the console when the exec's stdin closes. A process that outlives that runs on until
+//! it exits, and is reaped then; what it still writes is read and dropped (it neither blocks
+//! nor gets SIGPIPE).
 //!
 //! Attach: output is the container's log from now on (the shim writes it as CRI records),
 //! split back into stdout and stderr; stdin goes to the container's stdin FIFO when its spec
 //! asks for one (`stdin: true`). The session ends when the container exits. Terminal resizes
 //! of an attached container are not applied (the shim has no channel for them).
 
-use super::process::{descendants, pidfd_kill, pidfd_open};
+use super::process::pidfd_open;
 use super::AgentConfig;
 use crate::shim;
 use futures_util::future::BoxFuture;
@@ -37,8 +44,6 @@ use tokio::sync::mpsc;
 
 /// Once the process exited, how long output pipes held open by something else are read.
 const DRAIN_AFTER_EXIT: Duration = Duration::from_secs(1);
-/// How long a killed shim-exec may take to be reaped before a blocking task waits for it.
-const REAP_WAIT: Duration = Duration::from_secs(5);
 /// How often an attached container's log is looked at for new records.
 const ATTACH_POLL: Duration = Duration::from_millis(100);
 /// The descriptor number shim-exec reads terminal sizes from.
@@ -371,8 +376,8 @@ fn start_exec(
     })
 }
 
-/// Forwards output until shim-exec exited and its pipes are drained, then the outcome; kills
-/// everything when the client is gone.
+/// Forwards output until shim-exec exited and its pipes are drained, then the outcome. When
+/// the client is gone, output is dropped and the process runs on until it exits.
 async fn supervise(
     mut child: std::process::Child,
     pidfd: AsyncFd<OwnedFd>,
@@ -383,12 +388,13 @@ async fn supervise(
     events: mpsc::Sender<ExecEvent>,
 ) {
     let mut drain_until: Option<tokio::time::Instant> = None;
-    let client_gone = loop {
+    let mut client = true;
+    loop {
         if drain_until.is_some() && out_rx.is_none() && err_rx.is_none() {
-            break false;
+            break;
         }
         tokio::select! {
-            _ = events.closed() => break true,
+            _ = events.closed(), if client => client = false,
             r = pidfd.readable(), if drain_until.is_none() => {
                 if let Ok(mut g) = r {
                     g.retain_ready();
@@ -396,43 +402,19 @@ async fn supervise(
                 drain_until = Some(tokio::time::Instant::now() + DRAIN_AFTER_EXIT);
             }
             chunk = read_chunk(&mut out_rx), if out_rx.is_some() => {
-                if let Some(c) = chunk {
-                    if events.send(ExecEvent::Stdout(c)).await.is_err() {
-                        break true;
-                    }
+                if let Some(c) = chunk.filter(|_| client) {
+                    client = events.send(ExecEvent::Stdout(c)).await.is_ok();
                 }
             }
             chunk = read_chunk(&mut err_rx), if err_rx.is_some() => {
                 if let Some(c) = chunk.and_then(|c| gate.push(&c)) {
-                    if forward_stderr && events.send(ExecEvent::Stderr(c)).await.is_err() {
-                        break true;
+                    if client && forward_stderr {
+                        client = events.send(ExecEvent::Stderr(c)).await.is_ok();
                     }
                 }
             }
-            _ = async { tokio::time::sleep_until(drain_until.expect("guarded")).await }, if drain_until.is_some() => break false,
+            _ = async { tokio::time::sleep_until(drain_until.expect("guarded")).await }, if drain_until.is_some() => break,
         }
-    };
-    if client_gone {
-        // As a closed terminal would: the process and what it started end with the session.
-        // shim-exec stays to reap its child (the container's init may never reap it), and is
-        // killed only if it does not exit by itself.
-        for pid in descendants(child.id()) {
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(pid),
-                nix::sys::signal::Signal::SIGKILL,
-            );
-        }
-        if tokio::time::timeout(REAP_WAIT, pidfd.readable())
-            .await
-            .is_err()
-        {
-            pidfd_kill(pidfd.get_ref());
-            let _ = tokio::time::timeout(REAP_WAIT, pidfd.readable()).await;
-        }
-        if !matches!(child.try_wait(), Ok(Some(_))) {
-            tokio::task::spawn_blocking(move || child.wait());
-        }
-        return;
     }
     let status = match child.try_wait() {
         Ok(Some(s)) => Ok(s),

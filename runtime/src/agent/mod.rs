@@ -1,9 +1,10 @@
-//! The node agent: registers this node, keeps its lease, binds unscheduled pods (until the
-//! scheduler exists), and runs one worker per pod bound here. Workers are level-triggered: each
-//! compares the pod it is given with what is on disk and running, and acts.
+//! The node agent: registers this node, keeps its lease, and runs one worker per pod bound
+//! here (binding is the scheduler's job, `kubelite_core::controllers::scheduler`). Workers are
+//! level-triggered: each compares the pod it is given with what is on disk and running, and
+//! acts. The eviction manager watches memory and disk and evicts pods when the node runs low.
 
-mod binder;
 mod env;
+pub mod eviction;
 pub mod exec;
 mod hooks;
 mod logs;
@@ -61,8 +62,8 @@ pub struct AgentConfig {
     pub max_pods: u32,
     /// The kubelite binary, started as each container's helper process.
     pub exe: PathBuf,
-    /// Bind unscheduled pods to this node (until a scheduler exists).
-    pub bind_unscheduled: bool,
+    /// Node-pressure eviction: hard thresholds, interval, pressure transition period.
+    pub eviction: eviction::EvictionConfig,
 }
 
 /// Starts the agent's tasks. Returns once the node is registered. `register` receives what
@@ -81,11 +82,12 @@ pub async fn start(
     register(Arc::new(logs::NodeLogs::new(&cfg)));
     node::register(&client, &cfg).await?;
     node::renew_lease(&client, &cfg).await?;
-    tokio::spawn(node::heartbeat(client.clone(), cfg.clone()));
-    if cfg.bind_unscheduled {
-        tokio::spawn(binder::run(client.clone(), cfg.node_name.clone()));
-    }
-    let manager = pods::PodManager::new(cfg.clone(), client.clone()).await?;
+    let (pressure_tx, pressure_rx) = tokio::sync::watch::channel(eviction::Pressure::default());
+    tokio::spawn(node::heartbeat(client.clone(), cfg.clone(), pressure_rx));
+    let manager =
+        pods::PodManager::new(cfg.clone(), client.clone(), pressure_tx.subscribe()).await?;
+    let evictions = manager.evictions();
     tokio::spawn(manager.run());
+    tokio::spawn(eviction::run(cfg, client, pressure_tx, evictions));
     Ok(())
 }

@@ -2,12 +2,17 @@
 //! nodeInfo read from the machine, the `Ready` condition, and a `Lease` in `kube-node-lease`
 //! renewed every 10 s. The Node status itself is written only when something changed or every
 //! 5 minutes (as kubelet's `nodeStatusReportFrequency`), so a quiet node writes almost nothing.
+//! The MemoryPressure/DiskPressure/PIDPressure conditions follow what the eviction manager
+//! publishes and are posted as soon as they change (the matching `NoSchedule` taints are the
+//! node lifecycle controller's, as in Kubernetes).
 
+use super::eviction::Pressure;
 use super::AgentError;
 use kubelite_core::server::client::{resource, LocalClient};
 use kubelite_core::server::write::now;
 use serde_json::{json, Value};
 use std::time::Duration;
+use tokio::sync::watch;
 
 /// How often the Lease is renewed (kubelet: 10 s, with a 40 s lease duration).
 pub const LEASE_RENEW: Duration = Duration::from_secs(10);
@@ -112,26 +117,56 @@ pub fn node_status(cfg: &super::AgentConfig) -> Value {
     })
 }
 
-fn conditions(now: &str, previous: Option<&Value>) -> Value {
-    let specs = [
+fn conditions(now: &str, previous: Option<&Value>, pressure: Pressure) -> Value {
+    let memory = if pressure.memory {
+        (
+            "MemoryPressure",
+            "True",
+            "KubeletHasInsufficientMemory",
+            "kubelet has insufficient memory available",
+        )
+    } else {
         (
             "MemoryPressure",
             "False",
             "KubeletHasSufficientMemory",
             "kubelet has sufficient memory available",
-        ),
+        )
+    };
+    let disk = if pressure.disk {
+        (
+            "DiskPressure",
+            "True",
+            "KubeletHasDiskPressure",
+            "kubelet has disk pressure",
+        )
+    } else {
         (
             "DiskPressure",
             "False",
             "KubeletHasNoDiskPressure",
             "kubelet has no disk pressure",
-        ),
+        )
+    };
+    let pid = if pressure.pid {
+        (
+            "PIDPressure",
+            "True",
+            "KubeletHasInsufficientPID",
+            "kubelet has insufficient PID available",
+        )
+    } else {
         (
             "PIDPressure",
             "False",
             "KubeletHasSufficientPID",
             "kubelet has sufficient PID available",
-        ),
+        )
+    };
+    let specs = [
+        memory,
+        disk,
+        pid,
         (
             "Ready",
             "True",
@@ -161,6 +196,14 @@ fn conditions(now: &str, previous: Option<&Value>) -> Value {
 
 /// Registers the Node (or refreshes it after a restart).
 pub async fn register(client: &LocalClient, cfg: &super::AgentConfig) -> Result<(), AgentError> {
+    register_with(client, cfg, Pressure::default()).await
+}
+
+async fn register_with(
+    client: &LocalClient,
+    cfg: &super::AgentConfig,
+    pressure: Pressure,
+) -> Result<(), AgentError> {
     let nodes = resource("", "v1", "nodes")?;
     let now = now();
     let mut status = node_status(cfg);
@@ -170,6 +213,7 @@ pub async fn register(client: &LocalClient, cfg: &super::AgentConfig) -> Result<
         existing
             .as_ref()
             .and_then(|n| n.pointer("/status/conditions")),
+        pressure,
     );
     let labels = json!({
         "kubernetes.io/hostname": cfg.node_name,
@@ -211,21 +255,49 @@ pub async fn register(client: &LocalClient, cfg: &super::AgentConfig) -> Result<
     Ok(())
 }
 
-/// Renews the Lease forever and re-posts the Node status when it changes or every 5 minutes.
-pub async fn heartbeat(client: LocalClient, cfg: super::AgentConfig) {
+/// Renews the Lease forever and re-posts the Node status when it changes (at once for a
+/// pressure change) or every 5 minutes.
+pub async fn heartbeat(
+    client: LocalClient,
+    cfg: super::AgentConfig,
+    mut pressure: watch::Receiver<Pressure>,
+) {
     let mut last_status = node_status(&cfg);
+    let mut last_pressure = Pressure::default();
+    let mut pressure_open = true;
     let mut last_report = tokio::time::Instant::now();
     let mut tick = tokio::time::interval(LEASE_RENEW);
     loop {
-        tick.tick().await;
-        if let Err(e) = renew_lease(&client, &cfg).await {
-            tracing::warn!(error = %e, "renewing the node lease");
+        let mut lease_due = false;
+        tokio::select! {
+            _ = tick.tick() => lease_due = true,
+            changed = pressure.changed(), if pressure_open => {
+                if changed.is_err() {
+                    pressure_open = false;
+                    continue;
+                }
+            }
         }
+        if lease_due {
+            if let Err(e) = renew_lease(&client, &cfg).await {
+                tracing::warn!(error = %e, "renewing the node lease");
+            }
+        }
+        let now_pressure = *pressure.borrow_and_update();
         let status = node_status(&cfg);
-        if status != last_status || last_report.elapsed() >= STATUS_REPORT {
-            match post_status(&client, &cfg, status.clone()).await {
+        // The node lifecycle controller marks a node Unknown when it heard nothing for its grace
+        // period (e.g. the process was stopped); the kubelet compares with the stored Node, so
+        // a node that is alive again says so at its next heartbeat, not five minutes later.
+        let stored_not_ready = lease_due && !stored_ready(&client, &cfg).await;
+        if status != last_status
+            || now_pressure != last_pressure
+            || stored_not_ready
+            || last_report.elapsed() >= STATUS_REPORT
+        {
+            match post_status(&client, &cfg, status.clone(), now_pressure).await {
                 Ok(()) => {
                     last_status = status;
+                    last_pressure = now_pressure;
                     last_report = tokio::time::Instant::now();
                 }
                 Err(e) => tracing::warn!(error = %e, "posting node status"),
@@ -234,16 +306,39 @@ pub async fn heartbeat(client: LocalClient, cfg: super::AgentConfig) {
     }
 }
 
+/// True when the stored Node says Ready=True (false when it is missing or says otherwise).
+async fn stored_ready(client: &LocalClient, cfg: &super::AgentConfig) -> bool {
+    let Ok(nodes) = resource("", "v1", "nodes") else {
+        return true;
+    };
+    match client.get(nodes, None, &cfg.node_name).await {
+        Ok(Some(node)) => {
+            node.pointer("/status/conditions")
+                .and_then(Value::as_array)
+                .and_then(|cs| {
+                    cs.iter()
+                        .find(|c| c.get("type").and_then(Value::as_str) == Some("Ready"))
+                })
+                .and_then(|c| c.get("status"))
+                .and_then(Value::as_str)
+                == Some("True")
+        }
+        Ok(None) => false,
+        Err(_) => true,
+    }
+}
+
 async fn post_status(
     client: &LocalClient,
     cfg: &super::AgentConfig,
     mut status: Value,
+    pressure: Pressure,
 ) -> Result<(), AgentError> {
     let nodes = resource("", "v1", "nodes")?;
     let Some(mut node) = client.get(nodes, None, &cfg.node_name).await? else {
-        return register(client, cfg).await;
+        return register_with(client, cfg, pressure).await;
     };
-    status["conditions"] = conditions(&now(), node.pointer("/status/conditions"));
+    status["conditions"] = conditions(&now(), node.pointer("/status/conditions"), pressure);
     node["status"] = status;
     client.update_status(nodes, node).await?;
     Ok(())
@@ -282,4 +377,42 @@ pub async fn renew_lease(client: &LocalClient, cfg: &super::AgentConfig) -> Resu
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn condition<'a>(c: &'a Value, t: &str) -> &'a Value {
+        c.as_array()
+            .and_then(|a| a.iter().find(|c| c["type"] == t))
+            .unwrap_or(&Value::Null)
+    }
+
+    #[test]
+    fn pressure_conditions_use_kubelet_reasons() {
+        let calm = conditions("t0", None, Pressure::default());
+        assert_eq!(condition(&calm, "MemoryPressure")["status"], "False");
+        assert_eq!(
+            condition(&calm, "DiskPressure")["reason"],
+            "KubeletHasNoDiskPressure"
+        );
+        let p = Pressure {
+            memory: true,
+            disk: true,
+            pid: false,
+        };
+        let c = conditions("t1", Some(&calm), p);
+        let mem = condition(&c, "MemoryPressure");
+        assert_eq!(mem["status"], "True");
+        assert_eq!(mem["reason"], "KubeletHasInsufficientMemory");
+        assert_eq!(mem["lastTransitionTime"], "t1");
+        let disk = condition(&c, "DiskPressure");
+        assert_eq!(disk["reason"], "KubeletHasDiskPressure");
+        assert_eq!(disk["message"], "kubelet has disk pressure");
+        let pid = condition(&c, "PIDPressure");
+        assert_eq!(pid["status"], "False");
+        assert_eq!(pid["lastTransitionTime"], "t0", "unchanged keeps its time");
+        assert_eq!(condition(&c, "Ready")["status"], "True");
+    }
 }

@@ -1,8 +1,9 @@
 //! The pod manager: watches the pods bound to this node and keeps one worker per pod UID,
 //! handing each worker the latest version of its pod (or None once the pod is gone from the
 //! API). At start it also re-adopts what earlier runs left on disk: workers for pods that still
-//! exist, cleanup for those that do not.
+//! exist, cleanup for those that do not. Eviction requests are routed to the pod's worker.
 
+use super::eviction::{EvictRequest, Pressure};
 use super::worker::{self, Runtime};
 use super::{AgentConfig, AgentError};
 use crate::images::ImageStore;
@@ -19,9 +20,17 @@ const IMAGE_RESCAN: Duration = Duration::from_secs(5);
 
 pub struct PodManager {
     rt: Arc<Runtime>,
-    workers: HashMap<String, watch::Sender<Option<Value>>>,
+    workers: HashMap<String, Worker>,
     done_tx: mpsc::UnboundedSender<String>,
     done_rx: mpsc::UnboundedReceiver<String>,
+    evict_tx: mpsc::UnboundedSender<EvictRequest>,
+    evict_rx: mpsc::UnboundedReceiver<EvictRequest>,
+}
+
+/// What the manager holds of one worker: its pod and its eviction requests.
+struct Worker {
+    pod: watch::Sender<Option<Value>>,
+    evict: mpsc::UnboundedSender<EvictRequest>,
 }
 
 fn uid_of(pod: &Value) -> String {
@@ -32,7 +41,11 @@ fn uid_of(pod: &Value) -> String {
 }
 
 impl PodManager {
-    pub async fn new(cfg: AgentConfig, client: LocalClient) -> Result<Self, AgentError> {
+    pub async fn new(
+        cfg: AgentConfig,
+        client: LocalClient,
+        pressure: watch::Receiver<Pressure>,
+    ) -> Result<Self, AgentError> {
         let images = ImageStore::open(&cfg.data_dir.join("images"))?;
         let images_dir = cfg.images_dir.clone();
         std::fs::create_dir_all(&images_dir).map_err(|source| AgentError::Io {
@@ -53,18 +66,26 @@ impl PodManager {
         })
         .await?;
         let (done_tx, done_rx) = mpsc::unbounded_channel();
-        let rt = Arc::new(Runtime::new(cfg, client, images, network));
+        let (evict_tx, evict_rx) = mpsc::unbounded_channel();
+        let rt = Arc::new(Runtime::new(cfg, client, images, network, pressure));
         Ok(PodManager {
             rt,
             workers: HashMap::new(),
             done_tx,
             done_rx,
+            evict_tx,
+            evict_rx,
         })
     }
 
+    /// Where the eviction manager sends its requests.
+    pub fn evictions(&self) -> mpsc::UnboundedSender<EvictRequest> {
+        self.evict_tx.clone()
+    }
+
     fn dispatch(&mut self, uid: String, pod: Option<Value>) {
-        if let Some(tx) = self.workers.get(&uid) {
-            if tx.send(pod.clone()).is_ok() {
+        if let Some(w) = self.workers.get(&uid) {
+            if w.pod.send(pod.clone()).is_ok() {
                 return;
             }
         }
@@ -72,8 +93,23 @@ impl PodManager {
             return;
         }
         let (tx, rx) = watch::channel(pod);
-        self.workers.insert(uid.clone(), tx);
-        tokio::spawn(worker::run(self.rt.clone(), uid, rx, self.done_tx.clone()));
+        let (evict, evict_rx) = mpsc::unbounded_channel();
+        self.workers.insert(uid.clone(), Worker { pod: tx, evict });
+        tokio::spawn(worker::run(
+            self.rt.clone(),
+            uid,
+            rx,
+            evict_rx,
+            self.done_tx.clone(),
+        ));
+    }
+
+    /// Hands an eviction request to the pod's worker (dropped, so answered "not evicted",
+    /// when the pod has none).
+    fn evict(&self, req: EvictRequest) {
+        if let Some(w) = self.workers.get(&req.uid) {
+            let _ = w.evict.send(req);
+        }
     }
 
     /// Runs forever.
@@ -151,10 +187,11 @@ impl PodManager {
                         self.dispatch(uid, (change != Change::Deleted).then_some(pod));
                     }
                     Some(uid) = self.done_rx.recv() => {
-                        if self.workers.get(&uid).is_some_and(|tx| tx.borrow().is_none()) {
+                        if self.workers.get(&uid).is_some_and(|w| w.pod.borrow().is_none()) {
                             self.workers.remove(&uid);
                         }
                     }
+                    Some(req) = self.evict_rx.recv() => self.evict(req),
                 }
             }
         }

@@ -1,6 +1,8 @@
 //! Pod status as Kubernetes reports it, computed from what the worker observed: container
 //! states (waiting/running/terminated with exit codes and reasons), restart counts, last
 //! states, the pod phase and the PodScheduled/Initialized/ContainersReady/Ready conditions.
+//! Conditions the kubelet does not own (set by others, e.g. readiness gates) are kept, as
+//! kubelet's status manager keeps them.
 
 use serde_json::{json, Value};
 
@@ -133,7 +135,32 @@ pub struct StatusInput<'a> {
     pub initialized: bool,
     pub reason: Option<String>,
     pub message: Option<String>,
+    /// Conditions to add (or replace) besides the kubelet's own, e.g. `DisruptionTarget`.
+    pub extra_conditions: Vec<Value>,
     pub now: &'a str,
+}
+
+/// Conditions the kubelet computes itself (`PodConditionsByKubelet`).
+const KUBELET_CONDITIONS: [&str; 5] = [
+    "PodReadyToStartContainers",
+    "Initialized",
+    "Ready",
+    "ContainersReady",
+    "PodScheduled",
+];
+
+/// The `DisruptionTarget` condition of a pod the kubelet terminates (reason
+/// `TerminationByKubelet`), keeping its transition time when it was already True.
+pub fn disruption_target(message: &str, pod: &Value, now: &str) -> Value {
+    let mut c = condition(
+        "DisruptionTarget",
+        true,
+        Some("TerminationByKubelet"),
+        pod.pointer("/status/conditions"),
+        now,
+    );
+    c["message"] = json!(message);
+    c
 }
 
 /// The pod's `status`.
@@ -149,7 +176,7 @@ pub fn pod_status(i: &StatusInput) -> Value {
     } else {
         None
     };
-    let conditions = vec![
+    let mut conditions = vec![
         condition(
             "PodReadyToStartContainers",
             i.pod_ip.is_some() || !terminal,
@@ -184,6 +211,25 @@ pub fn pod_status(i: &StatusInput) -> Value {
         ),
         condition("PodScheduled", true, None, previous, i.now),
     ];
+    let type_of = |c: &Value| {
+        c.get("type")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string()
+    };
+    let extra_types: Vec<String> = i.extra_conditions.iter().map(type_of).collect();
+    conditions.extend(
+        previous
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter(|c| {
+                let t = type_of(c);
+                !KUBELET_CONDITIONS.contains(&t.as_str()) && !extra_types.contains(&t)
+            })
+            .cloned(),
+    );
+    conditions.extend(i.extra_conditions.iter().cloned());
     let mut s = json!({
         "phase": i.phase,
         "conditions": conditions,
@@ -216,4 +262,67 @@ pub fn pod_status(i: &StatusInput) -> Value {
 /// Two statuses equal but for timestamps that only move with real changes.
 pub fn same(a: &Value, b: &Value) -> bool {
     a == b
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn input<'a>(pod: &'a Value, extra: Vec<Value>) -> StatusInput<'a> {
+        StatusInput {
+            pod,
+            phase: "Failed",
+            init: &[],
+            containers: &[],
+            pod_ip: None,
+            host_ip: None,
+            start_time: None,
+            initialized: true,
+            reason: Some("Evicted".into()),
+            message: Some("low".into()),
+            extra_conditions: extra,
+            now: "t1",
+        }
+    }
+
+    #[test]
+    fn foreign_conditions_are_kept_and_extra_ones_added() {
+        let pod = json!({"status": {"conditions": [
+            {"type": "Ready", "status": "True", "lastTransitionTime": "t0"},
+            {"type": "example.com/gate", "status": "True", "lastTransitionTime": "t0"},
+            {"type": "DisruptionTarget", "status": "True", "reason": "TerminationByKubelet",
+             "lastTransitionTime": "t0"}
+        ]}});
+        let dt = disruption_target("low", &pod, "t1");
+        assert_eq!(
+            dt["lastTransitionTime"], "t0",
+            "already True keeps its time"
+        );
+        assert_eq!(dt["message"], "low");
+        let s = pod_status(&input(&pod, vec![dt]));
+        let types: Vec<&str> = s["conditions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|c| c["type"].as_str())
+            .collect();
+        assert_eq!(
+            types,
+            [
+                "PodReadyToStartContainers",
+                "Initialized",
+                "Ready",
+                "ContainersReady",
+                "PodScheduled",
+                "example.com/gate",
+                "DisruptionTarget"
+            ]
+        );
+        assert_eq!(s["reason"], "Evicted");
+        assert_eq!(s["message"], "low");
+        let fresh = disruption_target("m", &json!({}), "t2");
+        assert_eq!(fresh["status"], "True");
+        assert_eq!(fresh["reason"], "TerminationByKubelet");
+        assert_eq!(fresh["lastTransitionTime"], "t2");
+    }
 }

@@ -2,9 +2,18 @@
 //! pod object. It creates the sandbox (namespaces, network, /etc files) and volumes, runs init
 //! containers one after another, then the app containers, restarts them per the restart policy
 //! with Kubernetes' back-off, terminates gracefully on deletion (TERM, grace period, KILL),
-//! cleans up, and writes the pod status only when it changed.
+//! cleans up, and writes the pod status only when it changed. An evicted pod (node pressure)
+//! has its containers killed at once, is marked Failed with reason `Evicted` for good (never
+//! restarted), and loses its volumes and writable layers; its logs stay until it is deleted.
+//!
+//! Container creation survives the agent being killed at any step: after a restart (and on
+//! every pass) each container's current attempt is settled from its files (`settle_attempts`):
+//! adopted if its shim is creating or running it, removed and retried if its container never
+//! started (not counted as a restart), recorded as exited (255, `Unknown`) if its shim died
+//! without recording the exit.
 
 use super::env::{self, EnvSources};
+use super::eviction::{self, EvictRequest};
 use super::hooks;
 use super::probes::{
     self, ContainerProbes, ExecTarget, ProbeContext, ProbeKind, ProbeResult, Verdict,
@@ -21,15 +30,19 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 
 /// How often a worker with running containers looks for exits when no exit notice arrives
-/// (each running container's helper is watched through a pidfd; this is the safety net).
-const EXIT_POLL: Duration = Duration::from_secs(5);
+/// (each running container's helper is watched through a pidfd, so this is only a safety net;
+/// a short one would cost an idle node CPU for every running pod).
+const EXIT_POLL: Duration = Duration::from_secs(60);
 const BACKOFF_START: Duration = Duration::from_secs(10);
 const BACKOFF_MAX: Duration = Duration::from_secs(300);
 /// A container that ran this long resets its back-off.
 const BACKOFF_RESET: Duration = Duration::from_secs(600);
+/// How soon a worker looks again at an attempt a shim is still creating, or at the leftovers
+/// of one being cleared (only after an agent restart or a dead shim).
+const SETTLE_POLL: Duration = Duration::from_millis(200);
 
 /// What every worker shares.
 pub struct Runtime {
@@ -37,6 +50,8 @@ pub struct Runtime {
     pub client: LocalClient,
     pub images: ImageStore,
     pub network: Network,
+    /// The node's pressure conditions (new pods are admitted against them).
+    pub pressure: watch::Receiver<eviction::Pressure>,
 }
 
 impl Runtime {
@@ -45,12 +60,14 @@ impl Runtime {
         client: LocalClient,
         images: ImageStore,
         network: Network,
+        pressure: watch::Receiver<eviction::Pressure>,
     ) -> Self {
         Runtime {
             cfg,
             client,
             images,
             network,
+            pressure,
         }
     }
 
@@ -112,10 +129,19 @@ impl Attempt {
     fn process(&self) -> Option<shim::ProcessRef> {
         shim::read_pid_record(&self.pid_file()).map(|r| r.container)
     }
+    /// When the container started: the agent's record, else the shim's (an agent that died
+    /// right after the start never wrote its own).
     fn started_at(&self) -> String {
         std::fs::read_to_string(self.dir.join("started"))
             .map(|s| s.trim().to_string())
+            .ok()
+            .filter(|s| !s.is_empty())
+            .or_else(|| shim::read_pid_record(&self.pid_file()).map(|r| r.started_at))
             .unwrap_or_default()
+    }
+    /// The container's `linux.cgroupsPath`.
+    fn cgroups_path(&self, pod_uid: &str) -> String {
+        format!("{}/{}", pod_cgroup(pod_uid), self.id)
     }
 }
 
@@ -133,6 +159,8 @@ struct Ctr {
     kill_deadline: Option<Instant>,
     /// The attempt whose helper exit is being watched.
     exit_watched: Option<String>,
+    /// The attempt this worker knows to run (started it, or adopted it after a restart).
+    adopted: Option<String>,
 }
 
 impl Ctr {
@@ -165,6 +193,41 @@ struct PodWorker {
     exit_tx: mpsc::UnboundedSender<()>,
     /// The regular containers are done for good: sidecars are being stopped, not restarted.
     sidecars_stopping: bool,
+    /// The pod is being (or was) evicted for node pressure.
+    evicting: Option<Evicting>,
+    /// The last `FailedMount` message recorded (repeats are not recorded again).
+    failed_mount: Option<String>,
+    /// The pod went through admission (a new pod is rejected under node pressure).
+    admitted: bool,
+    /// Some attempt is still being created by a shim nobody waits for, or the leftovers of
+    /// one are being cleared (see `settle_attempts`): look again soon, tear nothing down.
+    settling: bool,
+}
+
+/// An eviction the worker carries out: its message, who waits for the cleanup, and whether
+/// the pod's local resources are released yet. Recorded in `<pod_dir>/evicted` (the message)
+/// so an agent restart finishes it.
+struct Evicting {
+    message: String,
+    waiters: Vec<oneshot::Sender<bool>>,
+    released: bool,
+}
+
+impl Evicting {
+    fn new(message: String) -> Evicting {
+        Evicting {
+            message,
+            waiters: Vec::new(),
+            released: false,
+        }
+    }
+}
+
+/// The message of a pod the API shows evicted (phase Failed, reason Evicted).
+fn evicted_in_api(pod: &Value) -> Option<String> {
+    let s = |p: &str| pod.pointer(p).and_then(Value::as_str);
+    (s("/status/phase") == Some("Failed") && s("/status/reason") == Some(eviction::REASON))
+        .then(|| s("/status/message").unwrap_or("").to_string())
 }
 
 /// A probe result for (container, attempt id).
@@ -209,6 +272,7 @@ pub async fn run(
     rt: Arc<Runtime>,
     uid: String,
     mut rx: watch::Receiver<Option<Value>>,
+    mut evict_rx: mpsc::UnboundedReceiver<EvictRequest>,
     done: mpsc::UnboundedSender<String>,
 ) {
     let pod = rx.borrow_and_update().clone();
@@ -229,10 +293,15 @@ pub async fn run(
         probe_tx,
         exit_tx,
         sidecars_stopping: false,
+        evicting: None,
+        failed_mount: None,
+        admitted: false,
+        settling: false,
     };
     w.recover();
     let mut gone = pod.is_none();
     loop {
+        w.settle_attempts().await;
         let next = if gone {
             w.cleanup_gone().await
         } else {
@@ -244,6 +313,7 @@ pub async fn run(
                 tokio::select! {
                     Some(msg) = probe_rx.recv() => w.on_probe(msg).await,
                     Some(()) = exit_rx.recv() => {}
+                    Some(req) = evict_rx.recv() => w.on_evict(req).await,
                     changed = rx.changed() => {
                         if changed.is_err() { gone = true; continue; }
                         match rx.borrow_and_update().clone() {
@@ -264,6 +334,7 @@ pub async fn run(
                             None => gone = true,
                         }
                     }
+                    Some(req) = evict_rx.recv() => w.on_evict(req).await,
                     _ = tokio::time::sleep(Duration::from_secs(2)) => {}
                 }
             }
@@ -277,7 +348,9 @@ impl PodWorker {
         self.rt.pod_dir(&self.uid)
     }
 
-    /// Rebuilds container attempts from disk (after an agent restart).
+    /// Rebuilds container attempts from disk (after an agent restart). An attempt directory
+    /// without an `id` was cut short before anything was created for it and is removed; what
+    /// the others' files say is settled by `settle_attempts`.
     fn recover(&mut self) {
         let root = self.pod_dir().join("containers");
         let Ok(names) = std::fs::read_dir(&root) else {
@@ -293,10 +366,22 @@ impl PodWorker {
                 .flatten()
                 .filter_map(|a| {
                     let num: u32 = a.file_name().to_str()?.parse().ok()?;
-                    let id = std::fs::read_to_string(a.path().join("id"))
-                        .ok()?
-                        .trim()
-                        .to_string();
+                    let Some(id) = std::fs::read_to_string(a.path().join("id"))
+                        .ok()
+                        .map(|s| s.trim().to_string())
+                        .filter(|s| !s.is_empty())
+                    else {
+                        let dir = a.path();
+                        let removed = crate::images::rootfs::unmount(&dir.join("rootfs"))
+                            .map_err(|e| e.to_string())
+                            .and_then(|()| {
+                                std::fs::remove_dir_all(&dir).map_err(|e| e.to_string())
+                            });
+                        if let Err(e) = removed {
+                            tracing::warn!(dir = %dir.display(), error = %e, "removing an attempt cut short");
+                        }
+                        return None;
+                    };
                     Some(Attempt {
                         n: num,
                         dir: a.path(),
@@ -317,6 +402,9 @@ impl PodWorker {
         self.start_time = std::fs::read_to_string(self.pod_dir().join("started"))
             .ok()
             .map(|s| s.trim().to_string());
+        if let Ok(message) = std::fs::read_to_string(self.pod_dir().join("evicted")) {
+            self.evicting = Some(Evicting::new(message));
+        }
     }
 
     async fn event(&self, kind: &str, reason: &str, message: &str, field_path: Option<&str>) {
@@ -596,16 +684,13 @@ impl PodWorker {
             return Ok(());
         }
         let (ns, name) = pod_name(&self.pod);
-        let hostname = if self.host_network() {
-            self.rt.cfg.node_name.clone()
-        } else {
-            name.clone()
-        };
+        let hostname = self.hostname();
         let sb = self
             .rt
             .network
             .create_sandbox(&self.uid, &hostname, self.host_network())
             .await?;
+        CrashHook::new(&self.rt.cfg.data_dir, name.clone()).at("after-sandbox");
         let dir = self.pod_dir();
         std::fs::create_dir_all(&dir).map_err(io_err(&dir))?;
         if self.start_time.is_none() {
@@ -644,6 +729,25 @@ impl PodWorker {
         Ok(())
     }
 
+    /// The container hostname (kubelet's `GeneratePodHostNameAndDomain`): the node's with host
+    /// networking, else `spec.hostname` when set (Indexed Jobs, StatefulSets), else the pod name,
+    /// cut to 63 characters.
+    fn hostname(&self) -> String {
+        if self.host_network() {
+            return self.rt.cfg.node_name.clone();
+        }
+        let (_, name) = pod_name(&self.pod);
+        let mut h = self
+            .pod
+            .pointer("/spec/hostname")
+            .and_then(Value::as_str)
+            .filter(|h| !h.is_empty())
+            .map(str::to_string)
+            .unwrap_or(name);
+        h.truncate(63);
+        h.trim_end_matches(['-', '.']).to_string()
+    }
+
     fn pod_ip(&self) -> Option<String> {
         if self.host_network() {
             return super::node::internal_ip();
@@ -655,12 +759,14 @@ impl PodWorker {
     }
 
     async fn ensure_volumes(&mut self) -> Result<(), AgentError> {
+        let claims = volumes::fetch_claims(&self.rt.client, &self.pod, volumes::CLAIM_WAIT).await?;
         let src = volumes::VolumeSources {
             configmaps: self.sources.0.clone(),
             secrets: self.sources.1.clone(),
             pod_ip: self.pod_ip(),
             node_name: self.rt.cfg.node_name.clone(),
             service_account_token: None,
+            claims,
             ..Default::default()
         };
         let pod = self.pod.clone();
@@ -668,7 +774,19 @@ impl PodWorker {
         let vols =
             tokio::task::spawn_blocking(move || volumes::setup_pod_volumes(&pod, &dir, &src))
                 .await
-                .map_err(|e| AgentError::Other(e.to_string()))??;
+                .map_err(|e| AgentError::Other(e.to_string()))?;
+        let vols = match vols {
+            Ok(v) => v,
+            Err(e) => {
+                let msg = e.to_string();
+                if self.failed_mount.as_deref() != Some(msg.as_str()) {
+                    self.event("Warning", "FailedMount", &msg, None).await;
+                    self.failed_mount = Some(msg);
+                }
+                return Err(e.into());
+            }
+        };
+        self.failed_mount = None;
         self.volumes = Some(vols);
         Ok(())
     }
@@ -725,7 +843,13 @@ impl PodWorker {
                 host_ip: None,
             };
             env::resolve(&self.pod, container, &env_src)
-        };
+        }
+        // kubelet verifies runAsNonRoot after the env and before anything is created.
+        .and_then(|env| {
+            oci::verify_run_as_non_root(&self.pod, container, &image.config.user)
+                .map(|()| env)
+                .map_err(|e| e.to_string())
+        });
         let env = match env_result {
             Ok(e) => e,
             Err(msg) => {
@@ -755,11 +879,14 @@ impl PodWorker {
             .collect();
         let id = format!("{short_uid}-{name}-{n}");
         std::fs::write(dir.join("id"), &id).map_err(io_err(&dir))?;
+        let crash = CrashHook::new(&self.rt.cfg.data_dir, format!("{name}#{n}"));
+        crash.at("after-id");
         let attempt = Attempt {
             n,
             dir: dir.clone(),
             id: id.clone(),
         };
+        let (attempt_ref, attempt_cgroups) = (attempt.clone(), attempt.cgroups_path(&self.uid));
         ctr.attempts.push(attempt.clone());
         ctr.image_id = image.id.clone();
         ctr.waiting = None;
@@ -802,11 +929,7 @@ impl PodWorker {
         let container = container.clone();
         let exe = self.rt.cfg.exe.clone();
         let state_root = self.rt.state_root();
-        let hostname = if self.host_network() {
-            self.rt.cfg.node_name.clone()
-        } else {
-            pod_name.clone()
-        };
+        let hostname = self.hostname();
         let uid = self.uid.clone();
         let log_path = log_dir.join(format!("{n}.log"));
         let res = tokio::task::spawn_blocking(move || -> Result<u32, AgentError> {
@@ -817,6 +940,7 @@ impl PodWorker {
                 std::fs::create_dir_all(d).map_err(io_err(d))?;
             }
             crate::images::rootfs::mount_overlay(&image.layers, &upper, &work, &rootfs)?;
+            crash.at("after-mount");
             let lite = oci::ImageConfigLite {
                 entrypoint: image.config.entrypoint.clone(),
                 cmd: image.config.cmd.clone(),
@@ -835,7 +959,7 @@ impl PodWorker {
                 hostname,
                 env,
                 mounts,
-                cgroups_path: format!("/kubelite/pod{uid}/{}", attempt.id),
+                cgroups_path: attempt.cgroups_path(&uid),
                 pod_cgroup_shares_default: true,
             };
             let spec = oci::build_spec(&input)?;
@@ -844,6 +968,7 @@ impl PodWorker {
             let cfg =
                 serde_json::to_vec_pretty(&spec).map_err(|e| AgentError::Other(e.to_string()))?;
             std::fs::write(bundle.join("config.json"), cfg).map_err(io_err(&bundle))?;
+            crash.at("after-bundle");
             let mut launch = shim::Launch::new(
                 attempt.id.clone(),
                 bundle,
@@ -861,7 +986,8 @@ impl PodWorker {
                 .and_then(Value::as_bool)
                 .unwrap_or(false);
             launch.shim_log = Some(dir.join("shim.log"));
-            let pid = shim::spawn(&exe, &launch)?;
+            let pid = shim::spawn_observed(&exe, &launch, || crash.at("in-spawn"))?;
+            crash.at("after-spawn");
             let _ = std::fs::write(dir.join("started"), now());
             Ok(pid)
         })
@@ -893,6 +1019,7 @@ impl PodWorker {
                 if let Some(ctr) = self.ctrs.get_mut(&name) {
                     ctr.probes = Some(ContainerProbes::new(container_spec, Instant::now()));
                     ctr.kill_deadline = None;
+                    ctr.adopted = Some(id.clone());
                 }
                 if let Some(h) = container_spec.pointer("/lifecycle/postStart") {
                     let ctx = self.probe_context(container_spec, &id);
@@ -921,31 +1048,183 @@ impl PodWorker {
                 }
                 Ok(())
             }
+            Err(AgentError::Shim(e @ shim::ShimError::Timeout { .. })) => {
+                // The shim may still start the container: the attempt stays, and later passes
+                // adopt it or abandon it (`settle_attempts`).
+                tracing::warn!(pod = %self.uid, container = %name, error = %e, "container start is slow");
+                Ok(())
+            }
             Err(e) => {
-                let msg = e.to_string();
-                let ctr = self.ctrs.entry(name.clone()).or_default();
-                if let Some(a) = ctr.attempts.pop() {
-                    let _ = crate::images::rootfs::unmount(&a.rootfs());
-                    let _ = std::fs::remove_dir_all(&a.dir);
-                }
-                let reason = if msg.contains("runAsNonRoot") {
-                    "CreateContainerConfigError"
-                } else {
-                    "CreateContainerError"
-                };
-                ctr.waiting = Some((reason.into(), Some(msg.clone())));
-                ctr.backoff = (ctr.backoff * 2).clamp(BACKOFF_START, BACKOFF_MAX);
-                ctr.not_before = Some(Instant::now() + ctr.backoff);
-                self.event(
-                    "Warning",
-                    "Failed",
-                    &format!("Error: {msg}"),
-                    Some(&field_path),
-                )
-                .await;
+                // Whatever the shim left (if it died midway) goes with the attempt; if some
+                // of it cannot go yet, `settle_attempts` finishes the job on later passes.
+                let (state_root, cgroups) = (self.rt.state_root(), attempt_cgroups);
+                self.discard(&name, &attempt_ref, &state_root, &cgroups)
+                    .await;
+                self.creation_failed(&name, e.to_string(), &field_path)
+                    .await;
                 Ok(())
             }
         }
+    }
+
+    /// A container that could not be created or started (its attempt is already gone): it
+    /// waits with kubelet's reason and the message, and is retried after the back-off.
+    async fn creation_failed(&mut self, name: &str, msg: String, field_path: &str) {
+        let ctr = self.ctrs.entry(name.to_string()).or_default();
+        let reason = if msg.contains("runAsNonRoot") {
+            "CreateContainerConfigError"
+        } else {
+            "CreateContainerError"
+        };
+        ctr.waiting = Some((reason.into(), Some(msg.clone())));
+        ctr.backoff = (ctr.backoff * 2).clamp(BACKOFF_START, BACKOFF_MAX);
+        ctr.not_before = Some(Instant::now() + ctr.backoff);
+        self.event(
+            "Warning",
+            "Failed",
+            &format!("Error: {msg}"),
+            Some(field_path),
+        )
+        .await;
+    }
+
+    /// Settles each container's current attempt from its files, whatever step of creating it
+    /// an earlier agent was killed at (or when its shim died): a shim still creating the
+    /// container is waited for (and abandoned after [`shim::START_TIMEOUT`]); a container that
+    /// runs is adopted (its probes start afresh, as kubelet's do after a restart); an attempt
+    /// whose container never started — the agent died before forking the shim, or the start
+    /// failed while nobody listened — is removed (state, cgroup, rootfs mount, directory) and
+    /// created again, without counting as a restart; a container whose shim died without
+    /// recording its exit is killed and recorded as exited with 255/`Unknown`, so the restart
+    /// policy takes over. Sets `settling` while something is still in progress.
+    async fn settle_attempts(&mut self) {
+        let mut settling = false;
+        let names: Vec<String> = self.ctrs.keys().cloned().collect();
+        for name in names {
+            let Some(a) = self.ctrs.get(&name).and_then(Ctr::current).cloned() else {
+                continue;
+            };
+            let cgroups_path = a.cgroups_path(&self.uid);
+            let state_root = self.rt.state_root();
+            let (pid_file, exit_file) = (a.pid_file(), a.exit_file());
+            let Ok(observed) =
+                tokio::task::spawn_blocking(move || shim::observe(&pid_file, &exit_file)).await
+            else {
+                settling = true;
+                continue;
+            };
+            match observed {
+                shim::Observed::Exited(e)
+                    if e.reason == shim::ExitReason::StartError && e.started_at.is_none() =>
+                {
+                    tracing::info!(pod = %self.uid, container = %name, attempt = a.n, "a start failed while the agent was away");
+                    if !self.discard(&name, &a, &state_root, &cgroups_path).await {
+                        settling = true;
+                        continue;
+                    }
+                    let field_path = match self.spec_of(&name) {
+                        Some((_, true)) => format!("spec.initContainers{{{name}}}"),
+                        _ => format!("spec.containers{{{name}}}"),
+                    };
+                    let msg = e
+                        .message
+                        .unwrap_or_else(|| "container failed to start".into());
+                    self.creation_failed(&name, msg, &field_path).await;
+                }
+                shim::Observed::Exited(_) => {}
+                shim::Observed::Running(_) => {
+                    let spec = self.spec_of(&name).map(|(c, _)| c);
+                    if let Some(ctr) = self.ctrs.get_mut(&name) {
+                        if ctr.adopted.as_deref() != Some(a.id.as_str()) {
+                            tracing::info!(pod = %self.uid, container = %name, attempt = a.n, "adopted a running container");
+                            ctr.adopted = Some(a.id.clone());
+                            ctr.waiting = None;
+                            if let Some(spec) = spec {
+                                ctr.probes = Some(ContainerProbes::new(&spec, Instant::now()));
+                            }
+                        }
+                    }
+                }
+                shim::Observed::Starting { shim: owner, since } => {
+                    settling = true;
+                    let stuck = since
+                        .and_then(|t| t.elapsed().ok())
+                        .is_some_and(|d| d > shim::START_TIMEOUT);
+                    if stuck {
+                        tracing::warn!(pod = %self.uid, container = %name, attempt = a.n, "the shim did not start the container in time; abandoning it");
+                        shim::abandon_start(owner, &cgroups_path);
+                    }
+                }
+                shim::Observed::NeverStarted => {
+                    tracing::info!(pod = %self.uid, container = %name, attempt = a.n, "creating the container was interrupted; creating it again");
+                    if self.discard(&name, &a, &state_root, &cgroups_path).await {
+                        if let Some(ctr) = self.ctrs.get_mut(&name) {
+                            // Retried at once (the interrupted attempt was due), unless a
+                            // failed start already set a back-off.
+                            if ctr.waiting.is_none() {
+                                ctr.not_before = Some(Instant::now());
+                            }
+                        }
+                    } else {
+                        settling = true;
+                    }
+                }
+                shim::Observed::Lost(record) => {
+                    let (exit_file, id) = (a.exit_file(), a.id.clone());
+                    let settled = tokio::task::spawn_blocking(move || {
+                        shim::settle_lost(&record, &exit_file, &state_root, &id, &cgroups_path)
+                    })
+                    .await
+                    .ok()
+                    .flatten();
+                    match settled {
+                        Some(_) => {
+                            tracing::warn!(pod = %self.uid, container = %name, attempt = a.n, "the container's shim died without recording its exit")
+                        }
+                        None => settling = true,
+                    }
+                }
+            }
+        }
+        self.settling = settling;
+    }
+
+    /// Removes attempt `a` of container `name`, whose container never started: what its shim
+    /// may have left (processes, cgroup, libcontainer state), its rootfs mount and its
+    /// directory; the attempt is forgotten (it was the current one). False when something
+    /// could not be removed yet (the attempt stays, to be tried again).
+    async fn discard(&mut self, name: &str, a: &Attempt, state_root: &Path, cgroups: &str) -> bool {
+        let (state_root, cgroups, dir, id) = (
+            state_root.to_path_buf(),
+            cgroups.to_string(),
+            a.dir.clone(),
+            a.id.clone(),
+        );
+        let removed = tokio::task::spawn_blocking(move || -> Result<(), String> {
+            if !shim::remove_container(&state_root, &id, &cgroups) {
+                return Err("its processes are still being killed".into());
+            }
+            crate::images::rootfs::unmount(&dir.join("rootfs")).map_err(|e| e.to_string())?;
+            match std::fs::remove_dir_all(&dir) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.to_string()),
+                _ => Ok(()),
+            }
+        })
+        .await
+        .map_err(|e| e.to_string())
+        .and_then(|r| r);
+        if let Err(e) = removed {
+            tracing::debug!(pod = %self.uid, container = name, attempt = a.n, error = %e, "removing an attempt");
+            return false;
+        }
+        if let Some(ctr) = self.ctrs.get_mut(name) {
+            if ctr.current().is_some_and(|c| c.id == a.id) {
+                ctr.attempts.pop();
+                ctr.probes = None;
+                ctr.exit_watched = None;
+            }
+        }
+        true
     }
 
     fn restart_policy(&self, container: &Value, init: bool) -> String {
@@ -1058,6 +1337,11 @@ impl PodWorker {
             let left = deadline.saturating_duration_since(Instant::now()).as_secs();
             self.stop_container(&name, left).await;
         }
+        if self.settling && !any_running {
+            // A container still being created (its shim will report it running, then it is
+            // stopped like the others), or the leftovers of one being cleared.
+            return Ok(Some(SETTLE_POLL));
+        }
         if any_running {
             let left = deadline.saturating_duration_since(Instant::now());
             return Ok(Some(if left.is_zero() {
@@ -1070,9 +1354,20 @@ impl PodWorker {
         self.teardown().await?;
         let (ns, name) = pod_name(&self.pod);
         let pods = resource("", "v1", "pods")?;
-        match self.rt.client.delete(pods, Some(&ns), &name, Some(0)).await {
+        // With the uid as precondition, as kubelet: never a new pod of the same name.
+        let opts = kubelite_core::server::write::DeleteOptions {
+            grace_period_seconds: Some(0),
+            precondition_uid: Some(self.uid.clone()),
+            ..Default::default()
+        };
+        match self
+            .rt
+            .client
+            .delete_with(pods, Some(&ns), &name, &opts)
+            .await
+        {
             Ok(()) => {}
-            Err(e) if e.code == 404 => {}
+            Err(e) if e.code == 404 || e.code == 409 => {}
             Err(e) => return Err(e.into()),
         }
         Ok(Some(Duration::from_secs(3600)))
@@ -1089,11 +1384,144 @@ impl PodWorker {
                 }
             }
         }
-        if any {
+        if any || self.settling {
             return Ok(Some(Duration::from_millis(100)));
         }
         self.teardown().await?;
         Ok(None)
+    }
+
+    /// Admission of a pod new to this node (nothing started for it yet): under node pressure
+    /// kubelet rejects it, Failed with reason `Evicted` ("Pod was rejected: The node had
+    /// condition: [DiskPressure]. ") and a Warning event. Returns the wait when rejected.
+    async fn admit(&mut self) -> Result<Option<Duration>, AgentError> {
+        let phase = self.pod.pointer("/status/phase").and_then(Value::as_str);
+        let fresh = self.start_time.is_none()
+            && self.ctrs.is_empty()
+            && matches!(phase, None | Some("Pending"));
+        let pressure = *self.rt.pressure.borrow();
+        let Some(reason) = fresh
+            .then(|| eviction::admit(&self.pod, pressure))
+            .flatten()
+        else {
+            self.admitted = true;
+            return Ok(None);
+        };
+        self.event("Warning", eviction::REASON, &reason, None).await;
+        let pods = resource("", "v1", "pods")?;
+        let (ns, name) = pod_name(&self.pod);
+        let patch = json!({"status": {"phase": "Failed", "reason": eviction::REASON,
+            "message": format!("Pod was rejected: {reason}"),
+            "qosClass": crate::oci::qos_class(&self.pod)}});
+        match self
+            .rt
+            .client
+            .merge_patch(pods, Some(&ns), &name, Some("status"), patch)
+            .await
+        {
+            Ok(p) => self.pod = p,
+            Err(e) if e.code == 404 => {}
+            Err(e) => return Err(e.into()),
+        }
+        self.admitted = true;
+        Ok(Some(Duration::from_millis(10)))
+    }
+
+    /// Takes an eviction request from the eviction manager (kubelet's `killPodNow` with grace
+    /// period 0): records it and the Warning `Evicted` event; `sync_evicted` does the rest.
+    async fn on_evict(&mut self, req: EvictRequest) {
+        if let Some(e) = self.evicting.as_mut() {
+            if e.released {
+                let _ = req.done.send(true);
+            } else {
+                e.waiters.push(req.done);
+            }
+            return;
+        }
+        let phase = self.pod.pointer("/status/phase").and_then(Value::as_str);
+        if self.pod.is_null()
+            || matches!(phase, Some("Succeeded" | "Failed"))
+            || self.pod.pointer("/metadata/deletionTimestamp").is_some()
+        {
+            let _ = req.done.send(false);
+            return;
+        }
+        tracing::warn!(pod = %self.uid, message = %req.message, "evicting pod");
+        self.event("Warning", eviction::REASON, &req.message, None)
+            .await;
+        let dir = self.pod_dir();
+        if let Err(e) = std::fs::create_dir_all(&dir)
+            .and_then(|()| std::fs::write(dir.join("evicted"), &req.message))
+        {
+            tracing::warn!(pod = %self.uid, error = %e, "recording the eviction");
+        }
+        let mut e = Evicting::new(req.message);
+        e.waiters.push(req.done);
+        self.evicting = Some(e);
+    }
+
+    /// An evicted pod: containers are killed at once (hard eviction, no preStop) and never
+    /// restarted; once every helper has recorded its exit the Failed/Evicted status is
+    /// written, then volumes, writable layers and the sandbox are released.
+    async fn sync_evicted(&mut self) -> Result<Option<Duration>, AgentError> {
+        let mut running = false;
+        for ctr in self.ctrs.values_mut() {
+            ctr.probes = None;
+            ctr.not_before = None;
+            ctr.kill_deadline = None;
+            if ctr.running() {
+                if let Some(p) = ctr.current().and_then(Attempt::process) {
+                    let _ = shim::signal(p, nix::sys::signal::Signal::SIGKILL);
+                }
+                ctr.signaled.get_or_insert_with(Instant::now);
+            }
+            running |= ctr.running()
+                || ctr
+                    .current()
+                    .is_some_and(|a| a.exit().is_none() && a.shim_alive());
+        }
+        if running || self.settling {
+            self.watch_exits();
+            return Ok(Some(Duration::from_millis(200)));
+        }
+        self.write_status().await?;
+        if self.evicting.as_ref().is_some_and(|e| !e.released) {
+            self.release_evicted().await?;
+            if let Some(e) = self.evicting.as_mut() {
+                e.released = true;
+                for w in e.waiters.drain(..) {
+                    let _ = w.send(true);
+                }
+            }
+        }
+        Ok(Some(Duration::from_secs(3600)))
+    }
+
+    /// Frees what an evicted pod holds on the node: image leases, root filesystems and
+    /// writable layers, volumes and the sandbox. Container records and logs stay (for status
+    /// and `kubectl logs`) until the pod is deleted. Idempotent.
+    async fn release_evicted(&mut self) -> Result<(), AgentError> {
+        for name in self.ctrs.keys() {
+            if let Err(e) = self.rt.images.release(&lease_owner(&self.uid, name)) {
+                tracing::debug!(error = %e, "releasing image lease");
+            }
+        }
+        let pod_dir = self.pod_dir();
+        let mut dirs = vec![pod_dir.join("volumes"), pod_dir.join("volume-subpaths")];
+        for a in self.ctrs.values().flat_map(|c| c.attempts.iter()) {
+            let _ = crate::images::rootfs::unmount(&a.rootfs());
+            dirs.extend([a.rootfs(), a.dir.join("upper"), a.dir.join("work")]);
+        }
+        self.rt.network.remove_sandbox(&self.uid).await?;
+        self.sandbox = None;
+        self.volumes = None;
+        tokio::task::spawn_blocking(move || {
+            dirs.iter()
+                .try_for_each(|d| volumes::teardown_pod_volumes(d))
+        })
+        .await
+        .map_err(|e| AgentError::Other(e.to_string()))??;
+        Ok(())
     }
 
     /// Unmounts root filesystems, removes volumes, network and the pod directory.
@@ -1107,6 +1535,10 @@ impl PodWorker {
             for a in &ctr.attempts {
                 let _ = crate::images::rootfs::unmount(&a.rootfs());
             }
+        }
+        // libcontainer deletes each container's cgroup, never the pod's parent of them.
+        if shim::remove_empty_cgroup(&pod_cgroup(&self.uid)) > 0 {
+            tracing::debug!(uid = %self.uid, "pod cgroup not empty, left in place");
         }
         self.rt.network.remove_sandbox(&self.uid).await?;
         self.sandbox = None;
@@ -1140,6 +1572,17 @@ impl PodWorker {
     async fn sync(&mut self) -> Result<Option<Duration>, AgentError> {
         if self.pod.pointer("/metadata/deletionTimestamp").is_some() {
             return self.terminate().await;
+        }
+        if self.evicting.is_none() {
+            self.evicting = evicted_in_api(&self.pod).map(Evicting::new);
+        }
+        if self.evicting.is_some() {
+            return self.sync_evicted().await;
+        }
+        if !self.admitted {
+            if let Some(wait) = self.admit().await? {
+                return Ok(Some(wait));
+            }
         }
         let phase = self
             .pod
@@ -1283,11 +1726,16 @@ impl PodWorker {
             .chain(self.ctrs.values().filter_map(|c| c.kill_deadline))
             .min()
             .map(|t| t.saturating_duration_since(Instant::now()));
-        Ok(Some(match (running, next_backoff) {
+        let wait = match (running, next_backoff) {
             (_, Some(b)) if b < EXIT_POLL => b.max(Duration::from_millis(10)),
             (true, _) => EXIT_POLL,
             (false, Some(b)) => b,
             (false, None) => EXIT_POLL,
+        };
+        Ok(Some(if self.settling {
+            wait.min(SETTLE_POLL)
+        } else {
+            wait
         }))
     }
 
@@ -1412,7 +1860,12 @@ impl PodWorker {
         let any_failed = apps
             .iter()
             .any(|c| matches!(c.state, State::Terminated { exit_code, .. } if exit_code != 0));
-        let phase = if failed_init {
+        let evicted = self.evicting.as_ref().map(|e| e.message.clone());
+        if evicted.is_some() && evicted_in_api(&self.pod).is_some() {
+            // An evicted pod's status is final once written.
+            return Ok(());
+        }
+        let phase = if evicted.is_some() || failed_init {
             "Failed"
         } else if !initialized {
             "Pending"
@@ -1441,8 +1894,12 @@ impl PodWorker {
             host_ip: super::node::internal_ip(),
             start_time: self.start_time.clone(),
             initialized,
-            reason: None,
-            message: None,
+            reason: evicted.as_ref().map(|_| eviction::REASON.to_string()),
+            extra_conditions: evicted
+                .as_deref()
+                .map(|m| vec![status::disruption_target(m, &self.pod, &now)])
+                .unwrap_or_default(),
+            message: evicted,
             now: &now,
         };
         let new_status = status::pod_status(&input);
@@ -1455,7 +1912,8 @@ impl PodWorker {
         }
         let pods = resource("", "v1", "pods")?;
         let (ns, name) = pod_name(&self.pod);
-        let patch = json!({"status": new_status});
+        // The uid makes the patch fail (422) on a new pod of the same name (StatefulSets).
+        let patch = json!({"metadata": {"uid": self.uid}, "status": new_status});
         match self
             .rt
             .client
@@ -1467,13 +1925,20 @@ impl PodWorker {
                 self.last_status = Some(new_status);
                 Ok(())
             }
-            Err(e) if e.code == 404 => Ok(()),
+            Err(e) if e.code == 404 || e.code == 422 && e.message.contains("metadata.uid") => {
+                Ok(())
+            }
             Err(e) => Err(e.into()),
         }
     }
 }
 
 /// The image-store lease owner of one container of one pod.
+/// The parent cgroup (`linux.cgroupsPath` prefix) of a pod's containers.
+fn pod_cgroup(uid: &str) -> String {
+    format!("/kubelite/pod{uid}")
+}
+
 fn lease_owner(uid: &str, container: &str) -> String {
     format!("{uid}-{container}")
 }
@@ -1541,4 +2006,48 @@ fn bind_mount(src: &Path, dest: &str, ro: bool) -> oci_spec::runtime::Mount {
     m.set_typ(Some("bind".into()));
     m.set_options(Some(opts));
     m
+}
+
+/// Test hook (debug builds only; release builds never read it):
+/// `KUBELITE_TEST_CRASH_AT=<point>@<subject>[,<point>@<subject>...]` kills the agent's whole
+/// process with SIGKILL, as `kill -9` would, when it reaches `<point>` for `<subject>`: a
+/// container attempt `<name>#<n>` at `after-id`, `after-mount`, `after-bundle`, `in-spawn`
+/// (the shim forked, its report not read) or `after-spawn` (started, not yet recorded), or a
+/// pod `<name>` at `after-sandbox`. Each fires once per data dir (a marker file
+/// `test-crash.<point>@<subject>` there remembers it), so the restarted agent goes on from
+/// what that step left on disk. Used by `cmd/tests/agent_restart.rs`.
+#[derive(Clone)]
+struct CrashHook {
+    data_dir: PathBuf,
+    subject: String,
+}
+
+impl CrashHook {
+    const VAR: &'static str = "KUBELITE_TEST_CRASH_AT";
+
+    fn new(data_dir: &Path, subject: String) -> CrashHook {
+        CrashHook {
+            data_dir: data_dir.to_path_buf(),
+            subject,
+        }
+    }
+
+    fn at(&self, point: &str) {
+        if !cfg!(debug_assertions) {
+            return;
+        }
+        let Ok(wanted) = std::env::var(Self::VAR) else {
+            return;
+        };
+        let this = format!("{point}@{}", self.subject);
+        if !wanted.split(',').any(|w| w.trim() == this) {
+            return;
+        }
+        let marker = self.data_dir.join(format!("test-crash.{this}"));
+        if marker.exists() || std::fs::write(&marker, b"").is_err() {
+            return;
+        }
+        tracing::warn!(hook = %this, "{}: killing the agent", Self::VAR);
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::this(), nix::sys::signal::Signal::SIGKILL);
+    }
 }

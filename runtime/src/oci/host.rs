@@ -1,10 +1,12 @@
 //! What the spec builder needs to know about the host (read once, then cached): the
 //! architecture, the `RLIMIT_NOFILE` hard limit, the agent's own capabilities, the memory
-//! capacity (for the Burstable OOM score), whether the cgroup v1 swap controller exists, and
+//! capacity (for the Burstable OOM score), whether the cgroup v1 swap controller exists,
+//! whether cgroups are unified (v2 only), where privileged containers' devices come from, and
 //! how low an `oom_score_adj` may be set. The agent runs without `CAP_SYS_RESOURCE`, so
 //! rlimits, capabilities and OOM scores are clamped to what the host grants: asking for more
 //! would make container creation fail.
 
+use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use oci_spec::runtime::{PosixRlimit, PosixRlimitBuilder, PosixRlimitType};
@@ -33,6 +35,12 @@ pub struct HostInfo {
     /// Lowest `oom_score_adj` a container may get (`None` = no limit). Without
     /// `CAP_SYS_RESOURCE` a process cannot go below its own score.
     pub oom_score_adj_floor: Option<i32>,
+    /// Whether `/sys/fs/cgroup` is a cgroup v2 filesystem (unified mode). Containers get a
+    /// cgroup namespace only then, as containerd does (not on v1 or hybrid hosts).
+    pub cgroup2_unified: bool,
+    /// Where the device nodes of privileged containers come from (`/dev`), read each time a
+    /// privileged spec is built; `None`: privileged containers get only the default nodes.
+    pub dev_dir: Option<PathBuf>,
 }
 
 impl HostInfo {
@@ -72,11 +80,15 @@ impl HostInfo {
             )
             .exists(),
             oom_score_adj_floor,
+            cgroup2_unified: is_cgroup2("/sys/fs/cgroup"),
+            dev_dir: Some(PathBuf::from("/dev")),
         }
     }
 
-    /// A host that grants everything (all capabilities, unlimited rlimits, any OOM score):
-    /// specs built for it are what containerd would produce as root with full privileges.
+    /// A host that grants everything (all capabilities, unlimited rlimits, any OOM score) with
+    /// unified cgroups: specs built for it are what containerd would produce as root with full
+    /// privileges — except that privileged containers get no host devices (nothing is read
+    /// from the machine).
     pub fn unrestricted(arch: &str, memory_capacity: u64) -> HostInfo {
         HostInfo {
             arch: arch.to_string(),
@@ -85,6 +97,8 @@ impl HostInfo {
             memory_capacity,
             swap_controller: false,
             oom_score_adj_floor: None,
+            cgroup2_unified: true,
+            dev_dir: None,
         }
     }
 }
@@ -123,6 +137,12 @@ fn nofile_hard_limit() -> u64 {
     } else {
         lim.rlim_max
     }
+}
+
+/// Whether `path` is a cgroup2 filesystem (`statfs` magic `CGROUP2_SUPER_MAGIC`).
+fn is_cgroup2(path: &str) -> bool {
+    nix::sys::statfs::statfs(path)
+        .is_ok_and(|fs| fs.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC)
 }
 
 /// The `CapEff:` mask of a `/proc/<pid>/status` text.

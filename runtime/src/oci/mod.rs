@@ -2,25 +2,30 @@
 //! CRI plugin would generate it, for libcontainer 0.7 to run.
 //!
 //! [`build_spec`] is a pure function of its input and of a few host facts ([`HostInfo`]); the
-//! only file it reads is the container's `/etc/passwd` / `/etc/group` (user names). What it
-//! reproduces:
+//! only files it reads are the container's `/etc/passwd` / `/etc/group` (user names) and, for
+//! a privileged container, the host's `/dev`. What it reproduces:
 //! - process: args ([`command_line_with_env`]), env (`PATH` default, `TERM` for a tty,
 //!   `HOSTNAME`, image env, then the resolved Kubernetes env — later entries replace earlier
 //!   ones in place), cwd, user ([`user::resolve_user`]), terminal, capabilities,
 //!   `noNewPrivileges`, `oomScoreAdj`, rlimits;
 //! - root (read-only with `readOnlyRootFilesystem`), mounts (containerd's defaults without
-//!   `/run`, plus `/sys/fs/cgroup`, then the caller's mounts sorted by depth; a caller mount
-//!   replaces a default one with the same destination);
+//!   `/run`, plus `/sys/fs/cgroup`, read-only unless privileged, then the caller's mounts
+//!   sorted by depth; a caller mount replaces a default one with the same destination);
 //! - linux: namespaces, cgroups path, resources (CPU shares/quota/period, memory limit,
 //!   device rules), sysctls, masked/read-only paths, seccomp; annotations as CRI sets them.
 //!
+//! Privileged containers get every capability the agent has, no seccomp filter, no masked or
+//! read-only paths, writable `/sys` and cgroups, every device (cgroup rule `a *:* rwm`) and
+//! the host's device nodes ([`devices`]), as containerd's `WithPrivileged` +
+//! `WithHostDevices`.
+//!
 //! Not covered: AppArmor and SELinux labels, `Localhost` seccomp profiles (an error), user
-//! namespaces (`hostUsers: false`), hugepages, pod-level resources, host devices for privileged
-//! containers (their device cgroup allows everything, but only the default nodes exist), and a
-//! shared PID namespace (`shareProcessNamespace`): [`ContainerInput`] carries no PID namespace
-//! to join, so every container gets its own.
+//! namespaces (`hostUsers: false`), hugepages, pod-level resources, and a shared PID namespace
+//! (`shareProcessNamespace`): [`ContainerInput`] carries no PID namespace to join, so every
+//! container gets its own.
 
 mod command;
+mod devices;
 mod host;
 mod quantity;
 mod resources;
@@ -179,7 +184,7 @@ pub fn build_spec_for_host(input: &ContainerInput, host: &HostInfo) -> Result<Sp
         .and_then(Value::as_bool)
         .unwrap_or(false);
 
-    verify_run_as_non_root(pod, ctr, input.image)?;
+    verify_run_as_non_root(pod, ctr, &input.image.user)?;
     let args = command_line_with_env(ctr, input.image, &input.env)?;
     let seccomp_choice = seccomp_choice(pod, ctr)?;
     let user = resolve_user(pod, ctr, input.image, &input.rootfs)?;
@@ -231,7 +236,11 @@ pub fn build_spec_for_host(input: &ContainerInput, host: &HostInfo) -> Result<Sp
     process.set_cwd(PathBuf::from(cwd));
     process.set_capabilities(Some(capabilities));
     process.set_rlimits(Some(nofile_rlimits(host.nofile_hard)));
-    process.set_no_new_privileges(Some(security::no_new_privileges(ctr, privileged, caps)));
+    // Omitted when false, as containerd's JSON does: libcontainer 0.7 looks only at whether the
+    // field is present, and with `Some(false)` it would install the seccomp filter after
+    // dropping CAP_SYS_ADMIN and without no_new_privs, which the kernel refuses.
+    process
+        .set_no_new_privileges(security::no_new_privileges(ctr, privileged, caps).then_some(true));
     process.set_apparmor_profile(None);
     process.set_oom_score_adj(Some(oom));
     process.set_selinux_label(None);
@@ -259,7 +268,8 @@ pub fn build_spec_for_host(input: &ContainerInput, host: &HostInfo) -> Result<Sp
     if input.netns.is_some() || !host_network {
         namespaces.push(ns(LinuxNamespaceType::Network, input.netns.as_ref()));
     }
-    if !privileged {
+    // containerd: a cgroup namespace only with unified cgroups, never for privileged.
+    if host.cgroup2_unified && !privileged {
         namespaces.push(ns(LinuxNamespaceType::Cgroup, None));
     }
 
@@ -295,7 +305,10 @@ pub fn build_spec_for_host(input: &ContainerInput, host: &HostInfo) -> Result<Sp
     linux.set_namespaces(Some(namespaces));
     linux.set_resources(Some(resources));
     linux.set_cgroups_path(Some(PathBuf::from(&input.cgroups_path)));
-    linux.set_devices(None);
+    linux.set_devices(match (&host.dev_dir, privileged) {
+        (Some(dir), true) => Some(devices::host_devices(dir)?),
+        _ => None,
+    });
     let unmasked = privileged || security::proc_unmasked(ctr);
     let strings = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
     linux.set_masked_paths((!unmasked).then(|| strings(&DEFAULT_MASKED_PATHS)));
@@ -408,7 +421,7 @@ pub fn default_mounts(privileged: bool) -> Vec<Mount> {
         ),
         mount("/sys", "sysfs", "sysfs", &["nosuid", "noexec", "nodev", rw]),
         mount(
-            "/sys/fs/cgroup",
+            CGROUP_DIR,
             "cgroup",
             "cgroup",
             &["nosuid", "noexec", "nodev", "relatime", rw],
@@ -435,6 +448,11 @@ fn clean(path: &Path) -> PathBuf {
 /// of `/dev/*` goes when the caller mounts `/dev`), then the caller's mounts stably sorted by
 /// depth so that a parent never shadows a child. With a read-only root, the pod's
 /// `/etc/hosts`, `/etc/hostname` and `/etc/resolv.conf` are mounted read-only too.
+///
+/// libcontainer 0.7 ignores `ro` on a cgroup v1 mount (its tmpfs and every hierarchy end up
+/// writable, so a container could raise its own limits), so for unprivileged containers the
+/// cgroup mount is followed by [`cgroup_read_only`] — on every host, as it is harmless where
+/// `ro` already works (cgroup v2).
 fn build_mounts(input: &ContainerInput, privileged: bool, read_only_root: bool) -> Vec<Mount> {
     let supplied: Vec<PathBuf> = input
         .mounts
@@ -450,6 +468,14 @@ fn build_mounts(input: &ContainerInput, privileged: bool, read_only_root: bool) 
             !supplied.contains(&d) && !under_supplied_dev
         })
         .collect();
+    if !privileged {
+        if let Some(i) = mounts
+            .iter()
+            .position(|m| m.destination() == Path::new(CGROUP_DIR))
+        {
+            mounts.insert(i + 1, cgroup_read_only(&input.rootfs));
+        }
+    }
     let mut extra = input.mounts.clone();
     extra.sort_by_key(|m| clean(m.destination()).components().count());
     for m in &mut extra {
@@ -468,6 +494,23 @@ fn build_mounts(input: &ContainerInput, privileged: bool, read_only_root: bool) 
     }
     mounts.extend(extra);
     mounts
+}
+
+/// Where containers see their cgroups.
+const CGROUP_DIR: &str = "/sys/fs/cgroup";
+
+/// The container's own `/sys/fs/cgroup` tree (as just mounted under `rootfs`) bound over
+/// itself recursively read-only, as runc leaves it.
+fn cgroup_read_only(rootfs: &Path) -> Mount {
+    let source = rootfs.join(CGROUP_DIR.trim_start_matches('/'));
+    let mut m = mount(
+        CGROUP_DIR,
+        "bind",
+        "",
+        &["rbind", "rro", "nosuid", "noexec", "nodev"],
+    );
+    m.set_source(Some(source));
+    m
 }
 
 /// `rshared` if a mount propagates both ways, `rslave` if one propagates from the host, as CRI

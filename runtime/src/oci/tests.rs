@@ -172,7 +172,7 @@ fn default_container() {
     assert_eq!(p.user().uid(), 0);
     assert_eq!(p.user().gid(), 0);
     assert_eq!(p.user().additional_gids().clone(), Some(vec![0]));
-    assert_eq!(p.no_new_privileges(), Some(false));
+    assert_eq!(p.no_new_privileges(), None, "omitted when false");
     assert_eq!(p.oom_score_adj(), Some(1000), "BestEffort");
     assert_eq!(
         env_of(&spec),
@@ -274,6 +274,7 @@ fn default_container() {
             "/dev/mqueue",
             "/sys",
             "/sys/fs/cgroup",
+            "/sys/fs/cgroup",
             "/etc/hosts"
         ]
     );
@@ -289,6 +290,18 @@ fn default_container() {
     let cg = mount_at(&spec, "/sys/fs/cgroup");
     assert_eq!(cg.typ().as_deref(), Some("cgroup"));
     assert!(cg.options().as_ref().unwrap().contains(&"ro".to_string()));
+    // Then the same tree again, recursively read-only (libcontainer ignores `ro` on cgroup v1).
+    let rebind = &spec.mounts().as_ref().unwrap()[7];
+    assert_eq!(rebind.destination(), Path::new("/sys/fs/cgroup"));
+    assert_eq!(rebind.typ().as_deref(), Some("bind"));
+    assert_eq!(
+        rebind.source().as_deref(),
+        Some(Path::new("/nonexistent/kubelite-test-rootfs/sys/fs/cgroup"))
+    );
+    assert_eq!(
+        rebind.options().clone().unwrap(),
+        vec!["rbind", "rro", "nosuid", "noexec", "nodev"]
+    );
 
     let res = l.resources().as_ref().unwrap();
     let cpu = res.cpu().as_ref().unwrap();
@@ -755,7 +768,7 @@ fn privileged_container() {
         .as_ref()
         .unwrap()
         .contains(&Capability::SysAdmin));
-    assert_eq!(process(&spec).no_new_privileges(), Some(false));
+    assert_eq!(process(&spec).no_new_privileges(), None);
     let l = linux(&spec);
     assert!(l.masked_paths().is_none());
     assert!(l.readonly_paths().is_none());
@@ -774,6 +787,38 @@ fn privileged_container() {
             "{dest} rw"
         );
     }
+    let cgroup_mounts = mount_dests(&spec)
+        .iter()
+        .filter(|d| *d == "/sys/fs/cgroup")
+        .count();
+    assert_eq!(cgroup_mounts, 1, "no read-only rebind");
+    assert!(l.devices().is_none(), "no dev_dir: default nodes only");
+
+    // With the host's /dev: its device nodes, as containerd's WithHostDevices.
+    let mut with_dev = Case::new(ctr(json!({ "securityContext": { "privileged": true } })));
+    with_dev.host.dev_dir = Some(PathBuf::from("/dev"));
+    let spec = with_dev.spec();
+    let devs = linux(&spec).devices().clone().unwrap();
+    let null = devs
+        .iter()
+        .find(|d| d.path() == Path::new("/dev/null"))
+        .expect("/dev/null");
+    assert_eq!(
+        (null.typ(), null.major(), null.minor()),
+        (oci_spec::runtime::LinuxDeviceType::C, 1, 3)
+    );
+    assert_eq!(null.file_mode(), Some(0o666));
+    for d in &devs {
+        let p = d.path().display().to_string();
+        assert!(
+            p != "/dev/console" && !p.starts_with("/dev/pts/") && !p.starts_with("/dev/shm/"),
+            "{p}"
+        );
+    }
+    // Unprivileged containers never get them.
+    let mut plain = Case::new(ctr(json!({})));
+    plain.host.dev_dir = Some(PathBuf::from("/dev"));
+    assert!(linux(&plain.spec()).devices().is_none());
 
     // On a host without CAP_SYS_RESOURCE, privileged gets what the host has.
     let mut case = case;
@@ -840,18 +885,15 @@ fn no_new_privileges_follows_allow_privilege_escalation() {
     let nnp = |sc: Value| {
         process(&Case::new(ctr(json!({ "securityContext": sc }))).spec()).no_new_privileges()
     };
-    assert_eq!(nnp(json!({})), Some(false));
-    assert_eq!(
-        nnp(json!({ "allowPrivilegeEscalation": true })),
-        Some(false)
-    );
+    assert_eq!(nnp(json!({})), None);
+    assert_eq!(nnp(json!({ "allowPrivilegeEscalation": true })), None);
     assert_eq!(
         nnp(json!({ "allowPrivilegeEscalation": false })),
         Some(true)
     );
     assert_eq!(
         nnp(json!({ "allowPrivilegeEscalation": false, "capabilities": { "add": ["SYS_ADMIN"] } })),
-        Some(false)
+        None
     );
 }
 
@@ -1260,6 +1302,13 @@ fn namespaces_and_hostname() {
     );
     assert_eq!(spec.hostname(), &None);
     assert!(env_of(&spec).contains(&"HOSTNAME=demo".to_string()));
+
+    // cgroup v1 / hybrid hosts: no cgroup namespace (containerd's choice).
+    case.host.cgroup2_unified = false;
+    assert_eq!(
+        namespaces(&case.spec()),
+        vec![(LinuxNamespaceType::Mount, None)]
+    );
 }
 
 #[test]
@@ -1285,6 +1334,7 @@ fn mounts_and_read_only_root() {
             "/dev/pts",
             "/dev/mqueue",
             "/sys",
+            "/sys/fs/cgroup",
             "/sys/fs/cgroup",
             "/data",
             "/data/sub",
@@ -1315,7 +1365,7 @@ fn mounts_and_read_only_root() {
     let spec = case.spec();
     assert_eq!(
         mount_dests(&spec),
-        vec!["/proc", "/sys", "/sys/fs/cgroup", "/dev"]
+        vec!["/proc", "/sys", "/sys/fs/cgroup", "/sys/fs/cgroup", "/dev"]
     );
     assert_eq!(linux(&spec).rootfs_propagation().as_deref(), Some("rslave"));
 }

@@ -70,12 +70,13 @@ pub(crate) fn format_pod(pod: &Value) -> String {
 }
 
 /// kubelet's `verifyRunAsNonRoot`: with `runAsNonRoot: true` the container must not run as
-/// uid 0 — an explicit `runAsUser: 0`, or an image user that is root (or empty). A
-/// non-numeric image user cannot be verified and is refused too.
+/// uid 0 — an explicit `runAsUser: 0`, or an image user (`image_user`, the image config's
+/// `USER`) that is root or empty. A non-numeric image user cannot be verified and is refused
+/// too. kubelet checks this before it asks the runtime to create anything.
 pub fn verify_run_as_non_root(
     pod: &Value,
     container: &Value,
-    image: &ImageConfigLite,
+    image_user: &str,
 ) -> Result<(), SpecError> {
     let non_root = effective_sc(pod, container, "runAsNonRoot").and_then(Value::as_bool);
     if non_root != Some(true) {
@@ -91,7 +92,7 @@ pub fn verify_run_as_non_root(
         }
         return Ok(());
     }
-    let user = image.user.split(':').next().unwrap_or("");
+    let user = image_user.split(':').next().unwrap_or("");
     if user.is_empty() {
         return Err(run_as_root(&pod_name, ctr_name));
     }

@@ -5,6 +5,8 @@
 //! (the `oom_kill` counter: `memory.oom_control` on v1, kernel ≥ 4.13; `memory.events` on v2),
 //! and which processes are still left in it (without a PID namespace, background processes
 //! outlive the init and must be killed before the cgroup can be removed).
+//! It also removes a pod's parent cgroup once empty ([`remove_empty_cgroup`]), which
+//! libcontainer creates for the containers' paths but never deletes.
 //!
 //! The path is computed as libcontainer computes it, never read from `/proc/<pid>/cgroup`: an
 //! exited (zombie) init shows the root cgroup there, and the root must never be mistaken for
@@ -137,20 +139,10 @@ pub(crate) struct CgroupMounts {
 /// Finds the v1 memory controller's and the v2 hierarchy's mount points.
 pub(crate) fn parse_mountinfo(text: &str) -> CgroupMounts {
     let mut mounts = CgroupMounts::default();
-    for line in text.lines() {
-        let Some((left, right)) = line.split_once(" - ") else {
-            continue;
-        };
-        let left: Vec<&str> = left.split(' ').collect();
-        let right: Vec<&str> = right.split(' ').collect();
-        if left.len() < 5 || right.len() < 3 {
-            continue;
-        }
-        let mount = CgroupMount {
-            point: PathBuf::from(unescape(left[4])),
-        };
-        match right[0] {
-            "cgroup" if right[2].split(',').any(|o| o == "memory") => {
+    for (point, fstype, options) in cgroup_mount_lines(text) {
+        let mount = CgroupMount { point };
+        match fstype {
+            "cgroup" if options.split(',').any(|o| o == "memory") => {
                 mounts.v1_memory.get_or_insert(mount);
             }
             "cgroup2" => {
@@ -160,6 +152,51 @@ pub(crate) fn parse_mountinfo(text: &str) -> CgroupMounts {
         }
     }
     mounts
+}
+
+/// Mount points of every cgroup hierarchy: each v1 controller mount and the v2 one.
+pub(crate) fn parse_hierarchies(text: &str) -> Vec<PathBuf> {
+    cgroup_mount_lines(text)
+        .into_iter()
+        .map(|(point, _, _)| point)
+        .collect()
+}
+
+/// The cgroup mounts of mountinfo `text`: (mount point, `cgroup` or `cgroup2`, super options).
+fn cgroup_mount_lines(text: &str) -> Vec<(PathBuf, &str, &str)> {
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let Some((left, right)) = line.split_once(" - ") else {
+            continue;
+        };
+        let left: Vec<&str> = left.split(' ').collect();
+        let right: Vec<&str> = right.split(' ').collect();
+        if left.len() < 5 || right.len() < 3 || !matches!(right[0], "cgroup" | "cgroup2") {
+            continue;
+        }
+        out.push((PathBuf::from(unescape(left[4])), right[0], right[2]));
+    }
+    out
+}
+
+/// Removes cgroup `cgroups_path` (a `linux.cgroupsPath`-style path, e.g. a pod's
+/// `/kubelite/pod<uid>`) from every hierarchy where it exists and is empty. libcontainer
+/// creates the parents of a container's cgroup but deletes only the container's own, so the
+/// agent removes a pod's parent once the pod's helpers are gone. rmdir only: a cgroup that
+/// still has processes or children stays. Returns how many hierarchies still have it.
+pub fn remove_empty_cgroup(cgroups_path: &str) -> usize {
+    let Some(relative) = container_relative_path(cgroups_path) else {
+        return 0;
+    };
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    parse_hierarchies(&mountinfo)
+        .into_iter()
+        .map(|point| point.join(&relative))
+        .filter(|dir| match std::fs::remove_dir(dir) {
+            Ok(()) => false,
+            Err(e) => e.kind() != std::io::ErrorKind::NotFound,
+        })
+        .count()
 }
 
 /// mountinfo escapes space, tab, newline and backslash as `\ooo`.

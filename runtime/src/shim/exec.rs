@@ -3,10 +3,12 @@
 //!
 //! The process is the container's own `process` from its bundle (user, capabilities, rlimits,
 //! no_new_privileges, apparmor — what Kubernetes exec inherits) with the requested args, env
-//! overrides, cwd and terminal. It is created with libcontainer's tenant builder, is our
+//! overrides, cwd and terminal, under the container's seccomp filter ([`seccomp`]: the tenant
+//! builder alone would drop it). It is created with libcontainer's tenant builder, is our
 //! child, and we exit with its status (128 + N if killed by signal N). Without a tty it gets
 //! our own fds 0/1/2; with one, we receive the terminal's master over a console socket and
-//! relay our stdin to it and its output to our stdout.
+//! relay our stdin to it and its output to our stdout, and the end of a piped stdin hangs the
+//! terminal up (SIGHUP), as containerd does when an exec session's input closes.
 //!
 //! Exit codes of our own failures: 125 (the container cannot be used: not found, not
 //! running, bad request), 126 (libcontainer could not start the process, e.g. no such file).
@@ -28,6 +30,8 @@ use super::error_chain;
 use super::launch::ExecRequest;
 use super::status::pidfd_open;
 use super::sys::{self, ConsoleSocket, Outbox};
+
+mod seccomp;
 
 const CONSOLE_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -150,11 +154,20 @@ fn exec(request: &ExecRequest) -> Result<i32, Failure> {
             container.status()
         )));
     }
-    let process_file = write_process(request, &container).map_err(fail(125))?;
+    let config = container.bundle().join("config.json");
+    let spec = oci_spec::runtime::Spec::load(&config)
+        .map_err(|e| fail(125)(format!("load {}: {e}", config.display())))?;
+    let mut process = exec_process(request, &spec)
+        .map_err(|e| fail(125)(format!("{}: {e}", config.display())))?;
+    let executor = seccomp::prepare(&spec, &mut process).map_err(fail(125))?;
+    let process_file = write_process(request, &process).map_err(fail(125))?;
 
     let mut builder = ContainerBuilder::new(request.id.clone(), SyscallType::default())
         .with_root_path(&request.state_root)
         .map_err(|e| fail(125)(e.to_string()))?;
+    if let Some(executor) = executor {
+        builder = builder.with_executor(executor);
+    }
     let mut console = None;
     if request.tty {
         let socket =
@@ -200,16 +213,12 @@ fn exec(request: &ExecRequest) -> Result<i32, Failure> {
     })
 }
 
-/// The container's process spec with this request's changes, as a temporary process.json
-/// next to libcontainer's state (removed after the build).
-fn write_process(request: &ExecRequest, container: &Container) -> Result<PathBuf, String> {
-    let config = container.bundle().join("config.json");
-    let spec = oci_spec::runtime::Spec::load(&config)
-        .map_err(|e| format!("load {}: {e}", config.display()))?;
-    let mut process = spec
-        .process()
-        .clone()
-        .ok_or_else(|| format!("{} has no process", config.display()))?;
+/// The container's process spec with this request's changes.
+fn exec_process(
+    request: &ExecRequest,
+    spec: &oci_spec::runtime::Spec,
+) -> Result<oci_spec::runtime::Process, String> {
+    let mut process = spec.process().clone().ok_or("no process")?;
     process.set_args(Some(request.args.clone()));
     let mut env: Vec<String> = process.env().clone().unwrap_or_default();
     for entry in &request.env {
@@ -223,10 +232,19 @@ fn write_process(request: &ExecRequest, container: &Container) -> Result<PathBuf
     }
     process.set_terminal(Some(request.tty));
     process.set_console_size(None);
+    Ok(process)
+}
+
+/// `process` as a temporary process.json next to libcontainer's state (removed after the
+/// build).
+fn write_process(
+    request: &ExecRequest,
+    process: &oci_spec::runtime::Process,
+) -> Result<PathBuf, String> {
     let path = request
         .state_root
         .join(format!(".exec-{}-{}.json", request.id, std::process::id()));
-    let json = serde_json::to_vec(&process).map_err(|e| e.to_string())?;
+    let json = serde_json::to_vec(process).map_err(|e| e.to_string())?;
     std::fs::write(&path, json).map_err(|e| format!("write {}: {e}", path.display()))?;
     Ok(path)
 }
@@ -314,8 +332,27 @@ fn set_window_size(master: i32, cols: u16, rows: u16) {
     }
 }
 
+/// Whether our stdin is a stream someone writes to (a pipe or a socket, as the agent gives us
+/// when the client sends input), not `/dev/null` or a terminal.
+fn stdin_is_stream() -> bool {
+    let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
+    // SAFETY: fstat writes a `stat` into the buffer it is given; it is read only on success.
+    if unsafe { libc::fstat(0, st.as_mut_ptr()) } != 0 {
+        return false;
+    }
+    // SAFETY: fstat succeeded, so the buffer is initialised.
+    let mode = unsafe { st.assume_init() }.st_mode & libc::S_IFMT;
+    mode == libc::S_IFIFO || mode == libc::S_IFSOCK
+}
+
 /// Relays stdin → terminal and terminal → stdout until the process exits, applying terminal
 /// sizes from `resize`; returns the process's status.
+///
+/// The end of a streamed stdin (the exec session's input closed, e.g. its client went away)
+/// closes the master, which hangs the terminal up: the kernel sends SIGHUP to the process
+/// (containerd's shim closes an exec's console when its stdin closes, and CRI exec closes
+/// stdin at the end of the session). What the process does then is its own business; we wait
+/// for it either way.
 fn relay(master: OwnedFd, pid: i32, resize: Option<OwnedFd>) -> nix::Result<WaitStatus> {
     let mut resize = resize.map(|fd| Resizes {
         fd,
@@ -323,7 +360,11 @@ fn relay(master: OwnedFd, pid: i32, resize: Option<OwnedFd>) -> nix::Result<Wait
     });
     let pidfd = pidfd_open(pid)
         .map_err(|e| nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))?;
-    let _ = sys::set_nonblocking(master.as_raw_fd(), true);
+    let hang_up_at_eof = stdin_is_stream();
+    // Used only while `master_open`: closing `master` (the hang-up) clears that first.
+    let master_fd = master.as_raw_fd();
+    let mut master = Some(master);
+    let _ = sys::set_nonblocking(master_fd, true);
     let mut buf = vec![0u8; 32 * 1024];
     let mut outbox = Outbox::default();
     let mut stdin_open = true;
@@ -341,7 +382,7 @@ fn relay(master: OwnedFd, pid: i32, resize: Option<OwnedFd>) -> nix::Result<Wait
             if !outbox.is_empty() {
                 events |= libc::POLLOUT;
             }
-            fds.push(sys::pollfd(master.as_raw_fd(), events));
+            fds.push(sys::pollfd(master_fd, events));
             fds.len() - 1
         });
         let stdin_slot = (stdin_open && master_open && outbox.is_empty()).then(|| {
@@ -358,11 +399,11 @@ fn relay(master: OwnedFd, pid: i32, resize: Option<OwnedFd>) -> nix::Result<Wait
         }
         if let Some(slot) = master_slot {
             let revents = fds[slot].revents;
-            if revents & libc::POLLOUT != 0 && outbox.flush(master.as_raw_fd()).is_err() {
+            if revents & libc::POLLOUT != 0 && outbox.flush(master_fd).is_err() {
                 master_open = false;
             }
             if revents & (libc::POLLIN | libc::POLLHUP | libc::POLLERR) != 0 {
-                match sys::read_fd(master.as_raw_fd(), &mut buf) {
+                match sys::read_fd(master_fd, &mut buf) {
                     Ok(0) => master_open = false,
                     Ok(n) => to_stdout(&buf[..n], &mut stdout_ok),
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
@@ -375,12 +416,20 @@ fn relay(master: OwnedFd, pid: i32, resize: Option<OwnedFd>) -> nix::Result<Wait
                 match sys::read_fd(0, &mut buf) {
                     Ok(n) if n > 0 => {
                         outbox.push(&buf[..n]);
-                        if outbox.flush(master.as_raw_fd()).is_err() {
+                        if outbox.flush(master_fd).is_err() {
                             master_open = false;
                         }
                     }
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                    _ => stdin_open = false,
+                    _ => {
+                        stdin_open = false;
+                        if hang_up_at_eof {
+                            // Nothing is waiting in the outbox: stdin is read only when it
+                            // is empty.
+                            master_open = false;
+                            drop(master.take());
+                        }
+                    }
                 }
             }
         }
@@ -388,7 +437,7 @@ fn relay(master: OwnedFd, pid: i32, resize: Option<OwnedFd>) -> nix::Result<Wait
             if fds[slot].revents != 0 {
                 let open = resize
                     .as_mut()
-                    .is_some_and(|r| r.apply(master.as_raw_fd(), &mut buf));
+                    .is_some_and(|r| r.apply(master_fd, &mut buf));
                 if !open {
                     resize = None;
                 }
@@ -400,7 +449,7 @@ fn relay(master: OwnedFd, pid: i32, resize: Option<OwnedFd>) -> nix::Result<Wait
     }
     // The process is gone: what it wrote is still buffered in the terminal.
     while master_open {
-        match sys::read_fd(master.as_raw_fd(), &mut buf) {
+        match sys::read_fd(master_fd, &mut buf) {
             Ok(n) if n > 0 => to_stdout(&buf[..n], &mut stdout_ok),
             _ => master_open = false,
         }

@@ -93,6 +93,11 @@ impl Launch {
         with_suffix(&self.pid_file, ".launch.json")
     }
 
+    /// The attempt's owner lock (see `owner`): `<pid_file>.lock`.
+    pub fn lock_file(&self) -> PathBuf {
+        with_suffix(&self.pid_file, LOCK_SUFFIX)
+    }
+
     /// The FIFO feeding the container's stdin when `stdin` is set: `<pid_file>.stdin`.
     pub fn stdin_fifo(&self) -> PathBuf {
         with_suffix(&self.pid_file, ".stdin")
@@ -154,6 +159,9 @@ pub struct ExecRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resize_fd: Option<i32>,
 }
+
+/// What [`Launch::lock_file`] appends to the pid file's name.
+pub(crate) const LOCK_SUFFIX: &str = ".lock";
 
 /// `path` with `suffix` appended to its last component (`/a/pid` + `.x` → `/a/pid.x`).
 pub(crate) fn with_suffix(path: &Path, suffix: &str) -> PathBuf {

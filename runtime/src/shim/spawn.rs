@@ -4,10 +4,11 @@
 //! the shim double-forks so it is neither the agent's child nor in its session, and the
 //! agent blocks until the shim reports on a pipe that the container started (or why not).
 //!
-//! Protocol: the write end of a pipe is inherited (only it; every other descriptor above 2
-//! is close-on-exec) and its number passed in `KUBELITE_SHIM_STATUS_FD`. The shim writes a
-//! JSON line ([`Report`]) with its PID, then one with the container's PID or the error, and
-//! closes it; EOF before the second line means the shim died.
+//! Protocol: the write end of a pipe is inherited (it and the attempt's owner lock, see
+//! [`super::owner`]; every other descriptor above 2 is close-on-exec) and its number passed
+//! in `KUBELITE_SHIM_STATUS_FD`. The shim writes a JSON line ([`Report`]) with its PID, then
+//! one with the container's PID or the error, and closes it; EOF before the second line means
+//! the shim died.
 
 use std::io::Read;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -19,6 +20,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use super::launch::Launch;
+use super::owner::{self, LOCK_FD_ENV};
 use super::status::write_atomic;
 use super::{sys, ShimError};
 
@@ -46,19 +48,46 @@ pub(crate) struct Report {
 /// Blocks for the container's creation (milliseconds; at most [`START_TIMEOUT`]): call it
 /// from a blocking thread (`tokio::task::spawn_blocking`), not an async task.
 pub fn spawn(exe: &Path, launch: &Launch) -> Result<u32, ShimError> {
-    spawn_with(launch, |launch_file| {
-        let mut cmd = Command::new(exe);
-        cmd.arg("shim").arg(launch_file);
-        cmd
-    })
+    spawn_observed(exe, launch, || {})
+}
+
+/// [`spawn`], calling `forked` once the shim process exists and before its report is read:
+/// the point where a spawner may die while its shim goes on creating the container (a
+/// fault-injection point for tests of agent restarts).
+pub fn spawn_observed(
+    exe: &Path,
+    launch: &Launch,
+    forked: impl FnOnce(),
+) -> Result<u32, ShimError> {
+    spawn_inner(
+        launch,
+        |launch_file| {
+            let mut cmd = Command::new(exe);
+            cmd.arg("shim").arg(launch_file);
+            cmd
+        },
+        forked,
+    )
 }
 
 /// [`spawn`] with the command line chosen by `make_command` (given the launch file).
+#[cfg(test)]
 pub(crate) fn spawn_with(
     launch: &Launch,
     make_command: impl FnOnce(&Path) -> Command,
 ) -> Result<u32, ShimError> {
+    spawn_inner(launch, make_command, || {})
+}
+
+fn spawn_inner(
+    launch: &Launch,
+    make_command: impl FnOnce(&Path) -> Command,
+    forked: impl FnOnce(),
+) -> Result<u32, ShimError> {
     launch.validate()?;
+    // Held from before the fork until the shim exits (the shim inherits it): a shim owns
+    // this attempt, even if we die right after the fork.
+    let lock = owner::acquire(&launch.lock_file(), &launch.id)?;
     // Results of an earlier run with the same paths must not be mistaken for this one's.
     for stale in [&launch.exit_file, &launch.pid_file] {
         match std::fs::remove_file(stale) {
@@ -86,8 +115,10 @@ pub(crate) fn spawn_with(
         None => Stdio::null(),
     };
 
+    let lock_fd: RawFd = lock.as_raw_fd();
     let mut cmd = make_command(&launch_file);
     cmd.env(STATUS_FD_ENV, status_fd.to_string())
+        .env(LOCK_FD_ENV, lock_fd.to_string())
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(stderr)
@@ -95,10 +126,13 @@ pub(crate) fn spawn_with(
     // SAFETY: the hook runs between fork and exec in the child of a possibly multi-threaded
     // process, so it only makes async-signal-safe system calls and allocates nothing.
     unsafe {
-        cmd.pre_exec(move || detach_in_child(status_fd));
+        cmd.pre_exec(move || detach_in_child(&[status_fd, lock_fd]));
     }
     let mut child = cmd.spawn().map_err(ShimError::io("start shim process"))?;
     drop(write_end);
+    // The shim holds the lock now (its copy of the descriptor).
+    drop(lock);
+    forked();
     // The shim forks at once and its first process exits: reap it (never leave a zombie).
     // ECHILD (an agent that ignores SIGCHLD has it reaped already) is no reason to fail.
     let first = match child.wait() {
@@ -128,9 +162,10 @@ pub(crate) fn spawn_with(
 }
 
 /// In the forked child: new session (not killed with the agent's process group or
-/// terminal), the status pipe kept across exec, every other descriptor above 2 closed on
-/// exec (descriptors other threads of the agent opened without O_CLOEXEC included).
-fn detach_in_child(status_fd: RawFd) -> std::io::Result<()> {
+/// terminal), the descriptors in `keep` (status pipe, owner lock; all above 2) kept across
+/// exec, every other descriptor above 2 closed on exec (descriptors other threads of the
+/// agent opened without O_CLOEXEC included).
+fn detach_in_child(keep: &[RawFd]) -> std::io::Result<()> {
     // SAFETY (whole function): raw async-signal-safe system calls on integers.
     unsafe {
         if libc::setsid() < 0 {
@@ -146,10 +181,11 @@ fn detach_in_child(status_fd: RawFd) -> std::io::Result<()> {
                 );
             }
         };
-        cloexec_range(3, status_fd - 1);
-        cloexec_range(status_fd + 1, libc::c_int::MAX);
-        if libc::fcntl(status_fd, libc::F_SETFD, 0) < 0 {
-            return Err(std::io::Error::last_os_error());
+        cloexec_range(3, libc::c_int::MAX);
+        for &fd in keep {
+            if libc::fcntl(fd, libc::F_SETFD, 0) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
         }
     }
     Ok(())

@@ -55,6 +55,9 @@ pub enum ExitReason {
     OOMKilled,
     /// The container could not be created or started (exit code 128, see `message`).
     StartError,
+    /// The shim died without recording the exit (exit code 255): what containerd reports for
+    /// a container whose task vanished.
+    Unknown,
 }
 
 /// Contents of the exit file.

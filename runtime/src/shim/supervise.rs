@@ -1,6 +1,7 @@
 //! The shim process (`kubelite shim <launch.json>`): single-threaded, no async runtime, no
 //! tracing subscriber (libcontainer's log events go nowhere, so none can leak into the
-//! container's output). It detaches, becomes a child subreaper, creates and starts the
+//! container's output). It detaches, keeps its attempt's owner lock (inherited from the
+//! spawner, held until it exits), becomes a child subreaper, creates and starts the
 //! container with libcontainer, writes the pid file and reports to the spawner, then turns
 //! the container's output into the CRI log until the init exits, reaps it, decides the exit
 //! reason, deletes the container (state and cgroup) and finally writes the exit file.
@@ -21,6 +22,7 @@ use super::cgroup::MemoryCgroup;
 use super::crilog::{CriLog, LineSplitter, Stream, Tag};
 use super::error_chain;
 use super::launch::Launch;
+use super::owner;
 use super::spawn::StatusChannel;
 use super::status::{now_rfc3339, write_atomic, ExitInfo, ExitReason, PidRecord, ProcessRef};
 use super::sys::{self, ConsoleSocket, Outbox, SigchldPipe};
@@ -52,6 +54,7 @@ pub fn run_shim(launch_file: &Path) -> ! {
         }
     }
     let mut status = StatusChannel::from_env();
+    owner::hold_from_env();
     status.hello();
     let _ = std::env::set_current_dir("/");
     sys::set_sigpipe_default(false);
@@ -108,6 +111,7 @@ fn supervise(launch: &Launch, status: &mut StatusChannel) -> i32 {
         );
     }
     status.finish(Ok(running.init.pid));
+    release_free_heap();
     let info = running.run();
     // Before the exit file: once that exists the agent may reuse the paths.
     if launch.stdin {
@@ -115,6 +119,16 @@ fn supervise(launch: &Launch, status: &mut StatusChannel) -> i32 {
     }
     write_exit(launch, &info);
     0
+}
+
+/// Gives the pages of what the start allocated and freed (the spec, libcontainer's
+/// builder) back to the kernel: the shim lives as long as its container, once per container.
+fn release_free_heap() {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: malloc_trim only releases free memory of the allocator; no pointer is touched.
+    unsafe {
+        libc::malloc_trim(0);
+    }
 }
 
 fn write_exit(launch: &Launch, info: &ExitInfo) {

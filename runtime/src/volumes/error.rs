@@ -72,6 +72,10 @@ pub enum VolumeError {
     ProjectionUnsupported(&'static str),
     #[error("volume type {0} is not supported yet")]
     UnsupportedVolumeType(String),
+    /// A `persistentVolumeClaim` volume whose claim is not usable (not found, unbound, being
+    /// deleted, or its volume does not point back at it).
+    #[error("{0}")]
+    Claim(String),
     #[error("unknown storage medium \"{0}\"")]
     UnknownMedium(String),
     #[error("invalid volume spec: {0}")]

@@ -1,5 +1,6 @@
 //! Pod volumes, as kubelet sets them up: `emptyDir` (disk, or `medium: Memory` on a tmpfs),
-//! `hostPath`, `configMap`, `secret`, `downwardAPI` and `projected`, and the bind mounts a
+//! `hostPath`, `configMap`, `secret`, `downwardAPI`, `projected` and `persistentVolumeClaim`
+//! (the bound volume's hostPath or local path, see `pvc`), and the bind mounts a
 //! container's `volumeMounts` become (with `subPath`/`subPathExpr`, `readOnly`, propagation).
 //!
 //! Layout (as kubelet's `/var/lib/kubelet/pods/<uid>`): `<pod_dir>/volumes/kubernetes.io~<plugin>/
@@ -15,7 +16,7 @@
 //! setgid directories). Not supported yet: hugepages emptyDirs, emptyDir `sizeLimit` on disk
 //! (no eviction), projected `clusterTrustBundle`/`podCertificate`, projected
 //! `serviceAccountToken` unless the caller passes a token, `recursiveReadOnly`, and every other
-//! volume type (persistentVolumeClaim, ephemeral, csi, image, nfs, ...).
+//! volume type (ephemeral, csi, image, nfs, ...; claims bound to such volumes).
 
 mod atomic_writer;
 mod container_mounts;
@@ -27,12 +28,14 @@ mod keyed;
 mod mounts;
 mod ownership;
 mod projected;
+pub mod pvc;
 mod subpath;
 mod teardown;
 #[cfg(test)]
 mod tests;
 
 pub use error::VolumeError;
+pub use pvc::{fetch_claims, Claim, CLAIM_WAIT};
 
 use keyed::KeySelection;
 use serde_json::Value;
@@ -61,6 +64,8 @@ pub struct VolumeSources {
     /// Node allocatable quantities by resource (`cpu`, `memory`, `ephemeral-storage`): the
     /// default of unset limits in `resourceFieldRef`, and the cap of memory emptyDirs.
     pub node_allocatable: HashMap<String, String>,
+    /// The claims of `persistentVolumeClaim` volumes by claim name ([`fetch_claims`]).
+    pub claims: HashMap<String, Claim>,
 }
 
 impl std::fmt::Debug for VolumeSources {
@@ -81,6 +86,7 @@ impl std::fmt::Debug for VolumeSources {
             )
             .field("host_ip", &self.host_ip)
             .field("node_allocatable", &self.node_allocatable)
+            .field("claims", &self.claims.keys().collect::<Vec<_>>())
             .finish()
     }
 }
@@ -118,6 +124,8 @@ pub enum VolumeKind {
     DownwardApi,
     /// On a tmpfs.
     Projected,
+    /// The path of the claim's PersistentVolume, used in place.
+    PersistentVolumeClaim,
 }
 
 /// Object names with whether every reference to them is optional.
@@ -239,13 +247,14 @@ pub fn cleanup_orphans(
     teardown::cleanup_orphans(pods_root, live_uids)
 }
 
-const SOURCE_KINDS: [&str; 6] = [
+const SOURCE_KINDS: [&str; 7] = [
     "emptyDir",
     "hostPath",
     "configMap",
     "secret",
     "downwardAPI",
     "projected",
+    "persistentVolumeClaim",
 ];
 
 fn setup_volume(
@@ -323,6 +332,10 @@ fn setup_volume(
             let size = emptydir::memory_size(pod, None, src)?;
             write_atomic(&dir, &payload, Some(size), fs_group)?;
             Ok(prepared(dir, true, VolumeKind::Secret))
+        }
+        "persistentVolumeClaim" => {
+            let (path, read_only) = pvc::setup(pod_dir, name, &source, src)?;
+            Ok(prepared(path, read_only, VolumeKind::PersistentVolumeClaim))
         }
         "downwardAPI" => {
             let payload = downward::payload(pod, items_of(&source), default_mode, src)?;

@@ -169,12 +169,12 @@ fn unknown_medium_and_unsupported_types_fail_with_the_volume_name() {
         "MountVolume.SetUp failed for volume \"x\" : unknown storage medium \"Floppy\""
     );
     let p = pod(
-        json!([{"name": "data", "persistentVolumeClaim": {"claimName": "c"}}]),
+        json!([{"name": "data", "nfs": {"server": "s", "path": "/"}}]),
         json!([]),
     );
     assert_eq!(
         setup_err(&p, &pd, &sources()),
-        "MountVolume.SetUp failed for volume \"data\" : volume type persistentVolumeClaim is not supported yet"
+        "MountVolume.SetUp failed for volume \"data\" : volume type nfs is not supported yet"
     );
 }
 

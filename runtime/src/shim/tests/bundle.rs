@@ -304,7 +304,7 @@ fn kill_cgroup_tasks(dir: &Path) {
 static LIVE: std::sync::Mutex<usize> = std::sync::Mutex::new(0);
 
 /// Parent cgroup of this test process's containers.
-fn cgroup_parent() -> String {
+pub(super) fn cgroup_parent() -> String {
     format!("kubelite-test-{}", std::process::id())
 }
 

@@ -10,7 +10,9 @@ use std::process::{Command, Stdio};
 
 use serde_json::json;
 
-use super::cgroup::{container_relative_path, parse_mountinfo, parse_oom_kill, parse_proc_cgroup};
+use super::cgroup::{
+    container_relative_path, parse_hierarchies, parse_mountinfo, parse_oom_kill, parse_proc_cgroup,
+};
 use super::crilog::{rotated_files, CriLog, LineSplitter, Stream, Tag, MAX_LINE};
 use super::spawn::spawn_with;
 use super::status::{parse_stat, ProcessRef};
@@ -156,6 +158,19 @@ fn proc_stat_and_cgroup_parsing() {
         Path::new("/sys/fs/cgroup/unified")
     );
     assert_eq!(
+        parse_hierarchies(
+            "30 25 0:26 / /sys/fs/cgroup/unified rw,nosuid - cgroup2 cgroup2 rw,nsdelegate\n\
+             31 25 0:27 / /proc rw - proc proc rw\n\
+             35 25 0:31 / /sys/fs/cgroup/memory rw,nosuid shared:15 - cgroup cgroup rw,memory\n\
+             36 25 0:32 / /sys/fs/cgroup/with\\040space rw - cgroup cgroup rw,pids\n",
+        ),
+        [
+            Path::new("/sys/fs/cgroup/unified"),
+            Path::new("/sys/fs/cgroup/memory"),
+            Path::new("/sys/fs/cgroup/with space"),
+        ]
+    );
+    assert_eq!(
         parse_oom_kill("oom_kill_disable 0\nunder_oom 0\noom_kill 2\n"),
         Some(2)
     );
@@ -192,6 +207,7 @@ fn exit_semantics_and_file_formats() {
     assert_eq!(launch.log_max_files, DEFAULT_LOG_MAX_FILES);
     assert!(!launch.stdin && !launch.tty);
     assert_eq!(launch.launch_file(), Path::new("/p.launch.json"));
+    assert_eq!(launch.lock_file(), Path::new("/p.lock"));
     let mut bad = launch.clone();
     bad.id = "../x".into();
     assert!(bad.validate().is_err());
@@ -626,4 +642,95 @@ fn leftovers_without_pid_namespace_are_killed() {
     assert_eq!(b.cgroup_dirs(), Vec::<std::path::PathBuf>::new());
     assert!(!b.state_dir().exists());
     wait_for("shim exit", || (!is_running(record.shim)).then_some(()));
+}
+
+#[test]
+fn observe_follows_an_attempt_from_its_spawn_to_its_exit() {
+    if !can_run_containers() {
+        return;
+    }
+    let mut b = TestBox::new("observe", &["sleep", "1000"], |_| {});
+    let (pid_file, exit_file) = (b.launch.pid_file.clone(), b.launch.exit_file.clone());
+    let seen = || observe(&pid_file, &exit_file);
+    assert_eq!(seen(), Observed::NeverStarted);
+    // The spawner holds the owner lock from before the fork: a start is in progress (here no
+    // shim comes, as when it was killed right before forking), and no second shim may start.
+    let lock = owner::acquire(&b.launch.lock_file(), &b.launch.id).unwrap();
+    assert!(
+        matches!(seen(), Observed::Starting { shim: None, .. }),
+        "{:?}",
+        seen()
+    );
+    assert!(matches!(b.spawn(), Err(ShimError::Owned { .. })));
+    drop(lock);
+    assert_eq!(seen(), Observed::NeverStarted);
+
+    b.spawn().expect("spawn");
+    let record = read_pid_record(&pid_file).unwrap();
+    assert_eq!(seen(), Observed::Running(record.clone()));
+    // The shim holds the lock for its whole life and names itself in it.
+    assert!(owner::is_held(&b.launch.lock_file()));
+    assert_eq!(owner::owner(&b.launch.lock_file()).0, Some(record.shim));
+    assert!(matches!(b.spawn(), Err(ShimError::Owned { .. })));
+    // The lock never reaches the container's program.
+    let lock_file = b.launch.lock_file();
+    let open_in_container: Vec<_> = std::fs::read_dir(format!("/proc/{}/fd", record.container.pid))
+        .unwrap()
+        .flatten()
+        .filter_map(|e| std::fs::read_link(e.path()).ok())
+        .filter(|target| *target == lock_file)
+        .collect();
+    assert_eq!(open_in_container, Vec::<std::path::PathBuf>::new());
+
+    signal(record.container, Signal::SIGKILL).unwrap();
+    let info = b.wait_exit();
+    assert_eq!(seen(), Observed::Exited(info));
+    wait_for("shim exit", || (!is_running(record.shim)).then_some(()));
+    assert!(!owner::is_held(&b.launch.lock_file()));
+}
+
+#[test]
+fn a_container_whose_shim_died_is_killed_and_recorded_unknown() {
+    if !can_run_containers() {
+        return;
+    }
+    let mut b = TestBox::new("lost", &["sleep", "1000"], |_| {});
+    b.spawn().expect("spawn");
+    let record = read_pid_record(&b.launch.pid_file).unwrap();
+    signal(record.shim, Signal::SIGKILL).unwrap();
+    wait_for("shim gone", || (!is_running(record.shim)).then_some(()));
+    // Nobody supervises the container any more, and nobody will record its exit.
+    assert!(is_running(record.container));
+    assert_eq!(
+        observe(&b.launch.pid_file, &b.launch.exit_file),
+        Observed::Lost(record.clone())
+    );
+    let cgroups_path = format!("/{}/{}", bundle::cgroup_parent(), b.launch.id);
+    let info = wait_for("lost container settled", || {
+        settle_lost(
+            &record,
+            &b.launch.exit_file,
+            &b.launch.state_root,
+            &b.launch.id,
+            &cgroups_path,
+        )
+    });
+    assert_eq!(
+        (info.exit_code, info.reason, info.signal),
+        (UNKNOWN_EXIT_CODE, ExitReason::Unknown, None)
+    );
+    assert_eq!(info.started_at.as_deref(), Some(record.started_at.as_str()));
+    assert!(!is_running(record.container));
+    assert!(!b.state_dir().exists());
+    assert_eq!(b.cgroup_dirs(), Vec::<std::path::PathBuf>::new());
+    assert_eq!(
+        observe(&b.launch.pid_file, &b.launch.exit_file),
+        Observed::Exited(info)
+    );
+    // Nothing is left to remove.
+    assert!(remove_container(
+        &b.launch.state_root,
+        &b.launch.id,
+        &cgroups_path
+    ));
 }
