@@ -121,20 +121,25 @@ async fn slow_watcher_is_dropped_while_writers_continue() {
     let db = SqliteBackend::open(opts).unwrap();
     let mut slow = db.watch("/r/", 0).await.unwrap();
     let mut fast = db.watch("/r/", 0).await.unwrap();
+    let (progress_tx, mut progress) = tokio::sync::watch::channel(0usize);
     let reader = tokio::spawn(async move {
         let mut seen = Vec::new();
         while let Some(e) = fast.next().await {
             seen.push(e.kv.mod_revision);
+            progress_tx.send_replace(seen.len());
             if seen.len() == 200 {
                 break;
             }
         }
         seen
     });
-    // Writers never wait for the slow watcher, which reads nothing meanwhile.
+    // Writers never wait for the slow watcher, which reads nothing meanwhile. (They stay
+    // within half a buffer of the fast one, so a busy machine that delays its reader task
+    // cannot make it lag: the test is about the slow one.)
     let writes = async {
-        for i in 0..200 {
+        for i in 0..200usize {
             db.create(&format!("/r/{i:03}"), val("x")).await.unwrap();
+            let _ = progress.wait_for(|n| n + 8 > i).await;
         }
     };
     tokio::time::timeout(WAIT, writes)
