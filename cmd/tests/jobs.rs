@@ -142,7 +142,7 @@ spec:
       containers:
       - name: work
         image: busybox
-        command: ["sh", "-c", "echo index=$JOB_COMPLETION_INDEX"]
+        command: ["sh", "-c", "echo index=$JOB_COMPLETION_INDEX host=$(hostname)"]
 "#,
     );
     // The API server generated the selector and the pod template labels.
@@ -240,7 +240,8 @@ spec:
         assert!(name.starts_with(&format!("idx-{ix}-")), "{name}");
         assert_eq!(pod["spec"]["hostname"], format!("idx-{ix}"));
         let logs = c.ok(&["logs", name]);
-        assert_eq!(logs.trim(), format!("index={ix}"));
+        // The container's hostname is spec.hostname (`<job>-<index>`), not the pod name.
+        assert_eq!(logs.trim(), format!("index={ix} host=idx-{ix}"));
         seen.push(ix);
     }
     seen.sort();
