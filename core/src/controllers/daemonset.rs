@@ -6,6 +6,7 @@
 //! pods node by node within `maxUnavailable`, OnDelete only when a pod is deleted. Pods on
 //! nodes that no longer fit, failed pods and duplicates are deleted.
 
+use super::claim::Claimer;
 use super::deployment::hash::compute_hash;
 use super::events::{Recorder, NORMAL, WARNING};
 use super::informer::{key_of, split_key, Informer};
@@ -206,6 +207,7 @@ pub fn register(ctx: &Context) {
     });
     let ctl = Arc::new(Controller {
         client: ctx.client(MANAGER),
+        writer: ctx.server.writer.clone(),
         recorder: Recorder::new(ctx.client(MANAGER), "daemonset-controller"),
         dss,
         pods,
@@ -220,6 +222,7 @@ pub fn register(ctx: &Context) {
 
 struct Controller {
     client: LocalClient,
+    writer: crate::server::write::Writer,
     recorder: Recorder,
     dss: Arc<Informer>,
     pods: Arc<Informer>,
@@ -247,14 +250,16 @@ impl Controller {
             .transpose()
             .map_err(|e| ApiError::internal(format!("daemonset selector: {e}")))?
             .unwrap_or_else(LabelSelector::nothing);
-        let uid = uid_of(&ds).to_string();
-        let mine: Vec<Arc<Value>> = self
-            .pods
-            .list(Some(&ns))
-            .into_iter()
-            .filter(|p| is_controlled_by(p, &uid))
-            .collect();
-        self.adopt_orphans(&ds, &selector).await;
+        // Own pods, adopted orphans that match, minus released ones (ControllerRefManager).
+        let claimer = Claimer {
+            writer: &self.writer,
+            manager: MANAGER,
+            owner: &ds,
+            owner_resource: resource("apps", "v1", "daemonsets")?,
+            selector: &selector,
+            resource: resource("", "v1", "pods")?,
+        };
+        let mine = claimer.claim(&self.pods.list(Some(&ns))).await?;
 
         let template = ds.pointer("/spec/template").cloned().unwrap_or_default();
         let nodes = self.nodes.list(None);
@@ -423,10 +428,19 @@ impl Controller {
                 Err(e) => return Err(e),
             }
         }
-        if !to_create.is_empty() || !to_delete.is_empty() {
-            self.pods
-                .caught_up(last_rv.max(self.client.current_revision()))
-                .await;
+        // The next look must see these writes (or it would create or delete again).
+        if last_rv > 0 {
+            self.pods.caught_up(last_rv).await;
+        }
+        if !to_delete.is_empty() {
+            let pods = &self.pods;
+            super::replicaset::wait_for(pods, || {
+                to_delete.iter().all(|p| {
+                    pods.get(Some(&ns), name_of(p))
+                        .is_none_or(|now| is_deleting(&now) || uid_of(&now) != uid_of(p))
+                })
+            })
+            .await;
         }
         self.update_status(&ds, &hash, revision, min_ready).await
     }
@@ -488,31 +502,6 @@ impl Controller {
             Err(e) => return Err(e),
         }
         Ok((hash, max + 1))
-    }
-
-    async fn adopt_orphans(&self, ds: &Value, selector: &LabelSelector) {
-        let Ok(pods_r) = resource("", "v1", "pods") else {
-            return;
-        };
-        for p in self.pods.list(Some(namespace_of(ds))) {
-            if controller_of(&p).is_some() || is_deleting(&p) || !selector.matches(&labels(&p)) {
-                continue;
-            }
-            let mut refs = p
-                .pointer("/metadata/ownerReferences")
-                .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default();
-            refs.push(super::pods::controller_ref(ds));
-            let patch = json!({"metadata": {"ownerReferences": refs, "uid": uid_of(&p)}});
-            if let Err(e) = self
-                .client
-                .merge_patch(pods_r, Some(namespace_of(&p)), name_of(&p), None, patch)
-                .await
-            {
-                tracing::debug!(error = %e, "adopting pod");
-            }
-        }
     }
 
     async fn update_status(

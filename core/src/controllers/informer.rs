@@ -186,15 +186,18 @@ impl Informer {
                     continue;
                 }
             };
-            delay = Duration::from_millis(100);
             self.replace(items, rev);
             let mut w = match client.watch(self.resource, None, "", "", rev).await {
                 Ok(w) => w,
                 Err(e) => {
                     tracing::debug!(resource = self.resource.plural, error = %e, "informer watch failed");
+                    // Not a hot re-list loop when watches keep failing.
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(10));
                     continue;
                 }
             };
+            delay = Duration::from_millis(100);
             while let Some((change, obj, at)) = w.next_at().await {
                 self.apply(change, obj, at);
             }

@@ -25,6 +25,7 @@ pub mod statefulset;
 pub mod taints;
 pub mod ttl_after_finished;
 pub mod volumes;
+pub mod wakeups;
 
 use crate::resources::Resource;
 use crate::server::client::{resource, LocalClient};
@@ -137,9 +138,13 @@ where
     Fut: Future<Output = Result<Requeue, ApiError>> + Send + 'static,
 {
     let reconcile = Arc::new(reconcile);
+    // One pending timer per key: a reconcile asking again for a later look does not pile up
+    // sleeping tasks.
+    let wakeups = Arc::new(wakeups::Wakeups::default());
     for _ in 0..workers.max(1) {
         let queue = queue.clone();
         let reconcile = reconcile.clone();
+        let wakeups = wakeups.clone();
         tokio::spawn(async move {
             loop {
                 let key = queue.next().await;
@@ -147,7 +152,7 @@ where
                 match res {
                     Ok(after) => {
                         queue.forget(&key);
-                        if let Some(d) = after {
+                        if let Some(d) = after.and_then(|d| wakeups.schedule(&key, d)) {
                             queue.add_after(key.clone(), d);
                         }
                     }

@@ -61,10 +61,10 @@ pub fn register(ctx: &Context) {
     let q = queue.clone();
     let pods_of = pods.clone();
     nodes.on_change(move |change, node, old| {
-        let tainted = |n: Option<&Value>| n.map(|n| no_execute(n).len()).unwrap_or(0);
-        let changed = change == Change::Deleted
-            || old.is_none_or(|o| taints::taints(o) != taints::taints(node))
-            || tainted(Some(node)) > 0;
+        // Pods look again when their node goes or its NoExecute taints change (pod changes
+        // enqueue themselves).
+        let changed =
+            change == Change::Deleted || old.is_none_or(|o| no_execute(o) != no_execute(node));
         if changed {
             let name = name_of(node);
             for p in pods_of.list(None) {
@@ -91,6 +91,7 @@ pub fn register(ctx: &Context) {
         pods,
         client,
         recorder,
+        missing_since: std::sync::Mutex::new(HashMap::new()),
     });
     run_workers(MANAGER, queue, 2, move |key| {
         let e = eviction.clone();
@@ -349,6 +350,8 @@ struct Eviction {
     pods: Arc<Informer>,
     client: LocalClient,
     recorder: Recorder,
+    /// Pods (by uid) first seen bound to a node that does not exist, and when.
+    missing_since: std::sync::Mutex<HashMap<String, Instant>>,
 }
 
 /// When a pod must leave a node with these NoExecute taints: `Some(0)` now, `Some(n)` in n
@@ -391,31 +394,55 @@ impl Eviction {
             return Ok(None);
         };
         let pods_r = resource("", "v1", "pods")?;
+        let uid = pod
+            .pointer("/metadata/uid")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
         let Some(node) = self.nodes.get(None, node_name) else {
-            // Pod GC: a pod bound to a node that does not exist (after a quarantine).
-            let bound_for = pod
-                .pointer("/metadata/creationTimestamp")
-                .and_then(Value::as_str)
-                .and_then(parse_time)
-                .map(|t| now_secs() - t)
-                .unwrap_or(0);
-            if bound_for < ORPHAN_QUARANTINE.as_secs() as i64 {
-                return Ok(Some(ORPHAN_QUARANTINE));
+            // Pod GC: a pod bound to a node that has not existed for the whole quarantine,
+            // confirmed with a fresh read, is deleted (with its uid as precondition).
+            let first = {
+                let mut m = self
+                    .missing_since
+                    .lock()
+                    .map_err(|_| ApiError::internal("node lifecycle state poisoned"))?;
+                m.retain(|_, t| t.elapsed() < ORPHAN_QUARANTINE * 10);
+                *m.entry(uid.clone()).or_insert_with(Instant::now)
+            };
+            let waited = first.elapsed();
+            if waited < ORPHAN_QUARANTINE {
+                return Ok(Some(ORPHAN_QUARANTINE - waited));
+            }
+            let nodes_r = resource("", "v1", "nodes")?;
+            if self.client.get(nodes_r, None, node_name).await?.is_some() {
+                return Ok(None);
             }
             tracing::info!(
                 pod = key,
                 node = node_name,
                 "deleting pod bound to a missing node"
             );
+            let opts = crate::server::write::DeleteOptions {
+                grace_period_seconds: Some(0),
+                precondition_uid: Some(uid.clone()),
+                ..Default::default()
+            };
+            if let Ok(mut m) = self.missing_since.lock() {
+                m.remove(&uid);
+            }
             return match self
                 .client
-                .delete(pods_r, Some(namespace_of(&pod)), name, Some(0))
+                .delete_with(pods_r, Some(namespace_of(&pod)), name, &opts)
                 .await
             {
-                Err(e) if e.code != 404 => Err(e),
+                Err(e) if e.code != 404 && e.code != 409 => Err(e),
                 _ => Ok(None),
             };
         };
+        if let Ok(mut m) = self.missing_since.lock() {
+            m.remove(&uid);
+        }
         let no_exec = no_execute(&node);
         match eviction_delay(&pod, &no_exec, now_secs()) {
             None => Ok(None),

@@ -5,8 +5,8 @@
 //! extended TTL is honoured.
 
 use super::informer::{key_of, split_key, Informer};
-use super::job::wakeups::Wakeups;
 use super::queue::WorkQueue;
+use super::wakeups::Wakeups;
 use super::{run_workers, Context, Requeue};
 use crate::resources::Resource;
 use crate::server::client::{resource, Change, LocalClient};

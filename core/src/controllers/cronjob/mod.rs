@@ -11,9 +11,9 @@ pub mod schedule;
 
 use super::events::{Recorder, NORMAL, WARNING};
 use super::informer::{key_of, split_key, Informer};
-use super::job::wakeups::Wakeups;
 use super::pods::{controller_of, controller_ref, is_controlled_by, uid_of};
 use super::queue::WorkQueue;
+use super::wakeups::Wakeups;
 use super::{run_workers, Context, Requeue};
 use crate::server::client::{resource, Change, LocalClient};
 use crate::server::status::ApiError;
@@ -245,9 +245,11 @@ impl Controller {
             .list(ns)
             .into_iter()
             .filter(|j| {
+                // By uid: a CronJob re-created under the same name does not own the old one's
+                // Jobs (the garbage collector removes those).
                 controller_of(j).is_some_and(|r| {
                     r.get("kind").and_then(Value::as_str) == Some("CronJob")
-                        && r.get("name").and_then(Value::as_str) == Some(name)
+                        && r.get("uid").and_then(Value::as_str) == Some(uid.as_str())
                 })
             })
             .collect();

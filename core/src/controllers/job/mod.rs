@@ -10,14 +10,13 @@
 //! success policies) and removes the finalizer of pods whose Job is gone or finished.
 //!
 //! Submodules: [`status`] (conditions, pod classes, status bookkeeping), [`indexed`],
-//! [`backoff`], [`failure_policy`], [`wakeups`] (one delayed look per key, shared with the
+//! [`backoff`], [`failure_policy`], [`super::wakeups`] (one delayed look per key, shared with the
 //! CronJob and TTL controllers).
 
 pub mod backoff;
 pub mod failure_policy;
 pub mod indexed;
 pub mod status;
-pub mod wakeups;
 
 use super::events::{Recorder, NORMAL, WARNING};
 use super::informer::{key_of, split_key, Informer};
@@ -81,7 +80,7 @@ pub fn register(ctx: &Context) {
         orphans: WorkQueue::new(),
         backoff: BackoffStore::default(),
         expected_removals: Mutex::new(HashMap::new()),
-        wakeups: wakeups::Wakeups::default(),
+        wakeups: super::wakeups::Wakeups::default(),
         backoff_base: ctx
             .config
             .job_pod_failure_backoff
@@ -162,7 +161,7 @@ struct Controller {
     /// Per Job key, the pods whose finalizer this controller removed but whose update the
     /// cache has not shown yet (upstream's `finalizerExpectations`): they count as counted.
     expected_removals: Mutex<HashMap<String, HashSet<String>>>,
-    wakeups: wakeups::Wakeups,
+    wakeups: super::wakeups::Wakeups,
 }
 
 /// Everything one sync of a Job works with (upstream's `syncJobCtx`).

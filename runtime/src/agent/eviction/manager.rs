@@ -48,16 +48,16 @@ pub async fn run(
     let mut clock = PressureClock::default();
     loop {
         match synchronize(&cfg, &client, &machine, &mut clock, &pressure, &evict).await {
-            Some(done) => {
-                if tokio::time::timeout(POD_CLEANUP_TIMEOUT, done)
-                    .await
-                    .is_err()
-                {
-                    tracing::warn!(
-                        "eviction manager: timed out waiting for the evicted pod's cleanup"
-                    );
-                }
-            }
+            Some(done) => match tokio::time::timeout(POD_CLEANUP_TIMEOUT, done).await {
+                // Evicted and cleaned up: look again at once (the kubelet does too).
+                Ok(Ok(true)) => {}
+                Err(_) => tracing::warn!(
+                    "eviction manager: timed out waiting for the evicted pod's cleanup"
+                ),
+                // No worker took it, or it had finished already: wait a whole interval, or
+                // the same pod would be picked again in a tight loop.
+                Ok(_) => tokio::time::sleep(cfg.eviction.interval).await,
+            },
             None => tokio::time::sleep(cfg.eviction.interval).await,
         }
     }
