@@ -7,7 +7,7 @@ use crate::resources::Resource;
 use crate::server::client::{Change, LocalClient};
 use kubelite_storage::Revision;
 use serde_json::Value;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -37,6 +37,36 @@ pub fn split_key(key: &str) -> (Option<&str>, &str) {
 #[derive(Default)]
 struct State {
     objects: HashMap<String, Arc<Value>>,
+    /// Keys by namespace, so a controller's look at one namespace does not scan them all.
+    by_ns: HashMap<String, HashSet<String>>,
+}
+
+impl State {
+    fn index(&mut self, key: &str, obj: &Value) {
+        if let Some(ns) = namespace(obj) {
+            self.by_ns
+                .entry(ns.to_string())
+                .or_default()
+                .insert(key.to_string());
+        }
+    }
+
+    fn unindex(&mut self, key: &str, obj: &Value) {
+        if let Some(ns) = namespace(obj) {
+            if let Some(keys) = self.by_ns.get_mut(ns) {
+                keys.remove(key);
+                if keys.is_empty() {
+                    self.by_ns.remove(ns);
+                }
+            }
+        }
+    }
+}
+
+fn namespace(obj: &Value) -> Option<&str> {
+    obj.pointer("/metadata/namespace")
+        .and_then(Value::as_str)
+        .filter(|ns| !ns.is_empty())
 }
 
 /// The cache of one resource.
@@ -88,15 +118,18 @@ impl Informer {
         let Ok(st) = self.state.read() else {
             return Vec::new();
         };
-        st.objects
-            .values()
-            .filter(|o| {
-                ns.is_none_or(|ns| {
-                    o.pointer("/metadata/namespace").and_then(Value::as_str) == Some(ns)
+        match ns {
+            None => st.objects.values().cloned().collect(),
+            Some(ns) => st
+                .by_ns
+                .get(ns)
+                .map(|keys| {
+                    keys.iter()
+                        .filter_map(|k| st.objects.get(k).cloned())
+                        .collect()
                 })
-            })
-            .cloned()
-            .collect()
+                .unwrap_or_default(),
+        }
     }
 
     /// The newest revision the cache reflects.
@@ -130,7 +163,13 @@ impl Informer {
             fresh.insert(key_of(&it), Arc::new(it));
         }
         let old = match self.state.write() {
-            Ok(mut st) => std::mem::replace(&mut st.objects, fresh.clone()),
+            Ok(mut st) => {
+                st.by_ns.clear();
+                for (k, obj) in &fresh {
+                    st.index(k, obj);
+                }
+                std::mem::replace(&mut st.objects, fresh.clone())
+            }
             Err(_) => return,
         };
         for (k, obj) in &fresh {
@@ -153,8 +192,14 @@ impl Informer {
         let obj = Arc::new(obj);
         let prev = match self.state.write() {
             Ok(mut st) => match change {
-                Change::Deleted => st.objects.remove(&key),
-                _ => st.objects.insert(key, obj.clone()),
+                Change::Deleted => {
+                    st.unindex(&key, &obj);
+                    st.objects.remove(&key)
+                }
+                _ => {
+                    st.index(&key, &obj);
+                    st.objects.insert(key, obj.clone())
+                }
             },
             Err(_) => return,
         };
@@ -245,6 +290,13 @@ mod tests {
         assert_eq!(inf.revision(), 3);
         inf.apply(Change::Deleted, a, 4);
         assert!(inf.get(Some("n"), "a").is_none());
+        assert!(inf.list(Some("n")).is_empty());
         assert_eq!(inf.revision(), 4);
+        let c = json!({"metadata": {"name": "c", "namespace": "m", "resourceVersion": "5"}});
+        inf.apply(Change::Added, c, 5);
+        assert_eq!(inf.list(Some("m")).len(), 1);
+        assert!(inf.list(Some("n")).is_empty());
+        assert_eq!(inf.list(None).len(), 1);
+        assert_eq!(inf.revision(), 5);
     }
 }

@@ -458,23 +458,25 @@ impl Eviction {
         let pods_r = resource("", "v1", "pods")?;
         let ns = namespace_of(pod).to_string();
         let name = name_of(pod).to_string();
-        let mut with = pod.clone();
-        if !with.get("status").is_some_and(Value::is_object) {
-            with["status"] = json!({});
-        }
-        let mut conds: Vec<Value> = with["status"]
-            .get("conditions")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default();
-        conds.retain(|c| c.get("type").and_then(Value::as_str) != Some("DisruptionTarget"));
-        conds.push(json!({"type": "DisruptionTarget", "status": "True",
-            "reason": "DeletionByTaintManager",
-            "message": "Taint manager: deleting due to NoExecute taint",
-            "lastTransitionTime": now()}));
-        with["status"]["conditions"] = json!(conds);
-        if let Err(e) = self.client.update_status(pods_r, with).await {
-            tracing::debug!(error = %e, "adding DisruptionTarget");
+        // The condition goes on the freshest copy; a conflict means the pod moved on: read it
+        // again (a few times) rather than lose the condition.
+        let mut current = pod.clone();
+        for _ in 0..3 {
+            match self
+                .client
+                .update_status(pods_r, with_disruption_target(&current))
+                .await
+            {
+                Err(e) if e.code == 409 => match self.client.get(pods_r, Some(&ns), &name).await {
+                    Ok(Some(fresh)) => current = fresh,
+                    _ => break,
+                },
+                Err(e) => {
+                    tracing::debug!(error = %e, "adding DisruptionTarget");
+                    break;
+                }
+                Ok(_) => break,
+            }
         }
         self.recorder
             .record(
@@ -490,6 +492,26 @@ impl Eviction {
             _ => Ok(()),
         }
     }
+}
+
+/// The pod with the taint manager's `DisruptionTarget` condition (replacing any earlier one).
+fn with_disruption_target(pod: &Value) -> Value {
+    let mut with = pod.clone();
+    if !with.get("status").is_some_and(Value::is_object) {
+        with["status"] = json!({});
+    }
+    let mut conds: Vec<Value> = with["status"]
+        .get("conditions")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    conds.retain(|c| c.get("type").and_then(Value::as_str) != Some("DisruptionTarget"));
+    conds.push(json!({"type": "DisruptionTarget", "status": "True",
+        "reason": "DeletionByTaintManager",
+        "message": "Taint manager: deleting due to NoExecute taint",
+        "lastTransitionTime": now()}));
+    with["status"]["conditions"] = json!(conds);
+    with
 }
 
 #[cfg(test)]

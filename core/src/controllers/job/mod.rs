@@ -91,7 +91,7 @@ pub fn register(ctx: &Context) {
             .unwrap_or(backoff::DEFAULT_MAX),
     });
     let h = c.clone();
-    jobs.on_change(move |change, job, _| h.job_changed(change, job));
+    jobs.on_change(move |change, job, old| h.job_changed(change, job, old));
     let h = c.clone();
     pods.on_change(move |change, pod, old| h.pod_changed(change, pod, old));
     let w = c.clone();
@@ -210,9 +210,12 @@ impl Controller {
     // -----------------------------------------------------------------------------------------
     // Event handlers.
 
-    fn job_changed(&self, change: Change, job: &Value) {
+    fn job_changed(&self, change: Change, job: &Value, old: Option<&Value>) {
         self.queue.add(key_of(job));
-        if change == Change::Deleted || finished_value(job) {
+        // When it goes or just finished (or is first seen finished, e.g. after a restart); not
+        // on every later event of a finished Job, which would scan the namespace's pods each time.
+        let just_finished = finished_value(job) && !old.is_some_and(finished_value);
+        if change == Change::Deleted || just_finished {
             self.cleanup_pod_finalizers(job);
         }
     }
