@@ -21,6 +21,7 @@
 //! run the one [`pump`] through the [`Transport`] trait.
 
 use super::body::{self, Body};
+use super::node_streams::names;
 use super::query::Query;
 use super::request::{ResourceRequest, Verb};
 use super::status::ApiError;
@@ -133,18 +134,6 @@ fn flag(q: &Query, key: &str) -> bool {
         None => false,
         Some(v) => !(v == "0" || v.eq_ignore_ascii_case("f") || v.eq_ignore_ascii_case("false")),
     }
-}
-
-fn names(pod: &Value, field: &str) -> Vec<String> {
-    pod.pointer(&format!("/spec/{field}"))
-        .and_then(Value::as_array)
-        .map(|cs| {
-            cs.iter()
-                .filter_map(|c| c.get("name").and_then(Value::as_str))
-                .map(str::to_string)
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 /// `streamLocation`'s choice of container: the requested one must exist (init, regular or

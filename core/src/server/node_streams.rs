@@ -138,7 +138,8 @@ impl LogOptions {
     }
 }
 
-fn names(pod: &Value, field: &str) -> Vec<String> {
+/// The names of a pod's `containers`, `initContainers` or `ephemeralContainers`.
+pub(super) fn names(pod: &Value, field: &str) -> Vec<String> {
     pod.pointer(&format!("/spec/{field}"))
         .and_then(Value::as_array)
         .map(|cs| {
